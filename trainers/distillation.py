@@ -1,0 +1,144 @@
+"""Knowledge distillation with the Hugging Face Trainer: hard-label CE plus temperature-scaled KL to a teacher.
+
+``loss = alpha · CE(labels) + (1 − alpha) · τ² · KL(softmax(teacher/τ) ‖ softmax(student/τ))``, over labelled
+positions only, plus optional hidden-state matching (MSE between chosen layers of the same width).
+
+```python
+>>> args = DistillationArguments(output_dir="out", temperature=2.0, alpha=0.5)
+>>> trainer = DistillationTrainer(teacher_model=teacher, model=student, args=args, train_dataset=train)
+>>> trainer.train()
+```
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+
+
+@dataclass
+class DistillationArguments(TrainingArguments):
+    """TrainingArguments plus the distillation settings (used only when a teacher is given)."""
+
+    temperature: float = field(default=2.0, metadata={"help": "Softmax temperature τ of the KL term; above 1 softens."})
+    alpha: float = field(default=0.5, metadata={"help": "Weight of the hard-label CE; the KL term gets 1 - alpha."})
+    hidden_loss_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the hidden-state MSE between matched layers (0 turns it off)."},
+    )
+
+    def __post_init__(self):
+        # Recorded before TrainingArguments fills in its own default, so the script can pick outputs/<model_type>.
+        self.output_dir_given = self.output_dir is not None
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ValueError(f"--temperature {self.temperature} must be positive")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"--alpha {self.alpha} must be in [0, 1]")
+        if self.hidden_loss_weight < 0:
+            raise ValueError(f"--hidden_loss_weight {self.hidden_loss_weight} must be >= 0")
+
+
+@dataclass(frozen=True)
+class LayerMatch:
+    """Match the student's hidden state after ``student_layer`` to the teacher's after ``teacher_layer``.
+
+    Index 0 is the embedding output, i the output of layer i (as in ``output_hidden_states``).
+    """
+
+    teacher_layer: int
+    student_layer: int
+    weight: float = 1.0
+
+
+def default_layer_matches(num_teacher_layers: int, num_student_layers: int) -> list[LayerMatch]:
+    """Each student step matched to the teacher layer at the same relative depth (last to last)."""
+    return [
+        LayerMatch(teacher_layer=round(s * num_teacher_layers / num_student_layers), student_layer=s)
+        for s in range(1, num_student_layers + 1)
+    ]
+
+
+def distillation_kl(student_logits, teacher_logits, labels, temperature: float) -> torch.Tensor:
+    """τ² · KL(teacher ‖ student) averaged over the positions whose label is not -100."""
+    mask = labels != -100  # (B, T)
+    if not mask.any():
+        return student_logits.sum() * 0.0
+    student_log_probs = F.log_softmax(student_logits[mask] / temperature, dim=-1)  # (N, C)
+    teacher_log_probs = F.log_softmax(teacher_logits[mask].float() / temperature, dim=-1)  # (N, C)
+    kl = F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="batchmean")
+    return kl * temperature**2
+
+
+class DistillationTrainer(Trainer):
+    """A Trainer whose ``compute_loss`` adds a temperature-scaled KL term to a fixed teacher.
+
+    The teacher stays in eval mode on the student's device, is never wrapped for DDP, and runs under no_grad.
+    The logged ``loss`` is joined by ``loss_ce``, ``loss_kl`` (and ``loss_hidden``) averaged over the logging window.
+    """
+
+    # Each part is a mean over its micro-batch: let the Trainer divide by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, teacher_model=None, layer_matches: list[LayerMatch] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if teacher_model is None:
+            raise ValueError("DistillationTrainer needs teacher_model=...")
+        student_labels = dict(self.model.config.id2label)
+        teacher_labels = dict(teacher_model.config.id2label)
+        if {int(k): v for k, v in student_labels.items()} != {int(k): v for k, v in teacher_labels.items()}:
+            raise ValueError(
+                f"teacher and student label maps differ: teacher id2label={teacher_labels}, "
+                f"student id2label={student_labels}"
+            )
+        self.layer_matches = list(layer_matches or []) if self.args.hidden_loss_weight > 0 else []
+        if self.layer_matches and teacher_model.config.hidden_size != self.model.config.hidden_size:
+            raise ValueError(
+                f"hidden-state matching needs equal widths: teacher hidden_size={teacher_model.config.hidden_size}, "
+                f"student hidden_size={self.model.config.hidden_size}"
+            )
+        self.teacher = teacher_model.to(self.args.device).eval()
+        self.teacher.requires_grad_(False)
+        self._loss_parts = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training:  # evaluation reports the plain task loss, and skips the teacher
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        want_hidden = bool(self.layer_matches)
+        outputs = model(**inputs, output_hidden_states=want_hidden or None)
+        labels = inputs["labels"]
+        with torch.no_grad():
+            teacher_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+            teacher_outputs = self.teacher(**teacher_inputs, output_hidden_states=want_hidden or None)
+        args = self.args
+        hard = outputs.loss
+        soft = distillation_kl(outputs.logits, teacher_outputs.logits, labels, args.temperature)
+        loss = args.alpha * hard + (1 - args.alpha) * soft
+        self._loss_parts["loss_ce"].append(hard.detach())
+        self._loss_parts["loss_kl"].append(soft.detach())
+        if self.layer_matches:
+            token_mask = inputs["attention_mask"].bool() if "attention_mask" in inputs else labels.new_ones(labels.shape).bool()
+            hidden = sum(
+                match.weight
+                * F.mse_loss(
+                    outputs.hidden_states[match.student_layer][token_mask],
+                    teacher_outputs.hidden_states[match.teacher_layer][token_mask].to(outputs.logits.dtype),
+                )
+                for match in self.layer_matches
+            )
+            loss = loss + args.hidden_loss_weight * hidden
+            self._loss_parts["loss_hidden"].append(hidden.detach())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        # Training logs carry "loss": add the parts averaged over the same window, then start a new window.
+        if "loss" in logs and self._loss_parts:
+            for name, values in self._loss_parts.items():
+                mean = torch.stack(values).mean()
+                logs[name] = round(self.accelerator.gather(mean.reshape(1)).mean().item(), 4)
+            self._loss_parts.clear()
+        super().log(logs, *args, **kwargs)

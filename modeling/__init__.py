@@ -31,6 +31,7 @@ from .modeling_compressed_bert import (
 )
 from .shared_layers import SharedBertEncoder
 from .student import build_student, count_unique_parameters
+from .vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
 
 for _config_class, (_base_class, _head_class) in _FAMILIES.items():
     AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)

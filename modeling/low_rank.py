@@ -58,9 +58,14 @@ def rank_for_energy(weight: torch.Tensor, energy: float) -> int:
     """The smallest rank whose singular values keep ``energy`` of the squared spectrum (sum of σ²)."""
     if not 0 < energy <= 1:
         raise ValueError(f"rank energy fraction {energy!r} must be in (0, 1]")
-    s = torch.linalg.svdvals(weight.detach().float())
-    kept = torch.cumsum(s**2, 0) / (s**2).sum()
-    return int(torch.searchsorted(kept, torch.tensor(energy) - 1e-6).item()) + 1
+    s = torch.linalg.svdvals(weight.detach().float())  # (min(out, in),), descending
+    total = (s**2).sum()
+    if total == 0:  # an all-zero layer: any rank keeps everything
+        return 1
+    kept = torch.cumsum(s**2, 0) / total
+    # The tolerance lets energy=1.0 stop at the last singular value above float noise; the cap keeps the rank
+    # within min(out, in) when rounding leaves the cumulative sum just below the target.
+    return min(int(torch.searchsorted(kept, torch.tensor(energy) - 1e-6).item()) + 1, len(s))
 
 
 def find_target_linears(model: nn.Module, target_modules) -> dict[str, nn.Linear]:

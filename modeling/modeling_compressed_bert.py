@@ -195,22 +195,23 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
             model.bert.embeddings.load_state_dict(source_bert.embeddings.state_dict())
             used |= {"embeddings." + k for k in source_bert.embeddings.state_dict()}
         # Encoder layers: copied, averaged into a shared module, or one chosen layer shared.
-        load_shared_from_layers(model.bert.encoder, list(source_bert.encoder.layer), share_init)
-        for i, layer in enumerate(source_bert.encoder.layer):
-            for key in layer.state_dict():
-                shared_part = config.share_mode == "attention_ffn" or (
-                    config.share_mode == "attention" and key.startswith("attention.")
-                )
-                if not (shared_part and chosen is not None and i not in chosen):
-                    used.add(f"encoder.layer.{i}.{key}")
+        source_layers = list(source_bert.encoder.layer)
+        used |= {"encoder.layer." + k for k in load_shared_from_layers(model.bert.encoder, source_layers, share_init)}
         used = {prefix + k for k in used}
         # The classification head, when the source has one with the same labels.
         if hasattr(source, "classifier") and source.classifier.out_features == config.num_labels:
             model.classifier.load_state_dict(source.classifier.state_dict())
             used |= {"classifier.weight", "classifier.bias"}
         dropped = {k for k in source_state if ".pooler." in "." + k or k.startswith("classifier.")}
-        if chosen is not None:  # the layers not chosen for sharing are deliberately left out
-            dropped |= {k for k in source_state if k.startswith(prefix + "encoder.layer.")} - used
+        if chosen is not None:  # the shared part of the layers not chosen for sharing is deliberately left out
+            shared_part = "" if config.share_mode == "attention_ffn" else "attention."
+            dropped |= {
+                f"{prefix}encoder.layer.{i}.{key}"
+                for i, layer in enumerate(source_layers)
+                if i not in chosen
+                for key in layer.state_dict()
+                if key.startswith(shared_part)
+            }
         unaccounted = set(source_state) - used - dropped
         if unaccounted:
             raise RuntimeError(f"source tensors neither used nor deliberately dropped: {sorted(unaccounted)}")

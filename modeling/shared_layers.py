@@ -1,10 +1,14 @@
 """Cross-layer parameter sharing (ALBERT): one set of weights serves every encoder layer, by indexing.
 
-``share_mode="attention"``: one ``BertAttention`` (``shared_attention``) runs in every layer; each layer keeps
+``share_mode="attention"``: one attention block (``shared_layer.attention``) runs in every layer; each layer keeps
 its own feed-forward block (``layer[i].intermediate`` / ``layer[i].output``).
 ``share_mode="attention_ffn"``: one whole ``BertLayer`` (``shared_layer``, its LayerNorms included) is applied
 ``num_hidden_layers`` times. ``share_mode=None``: ordinary BERT layers. The same module is never put twice in a
 ``ModuleList``, so every shared tensor has one name and is stored once.
+
+Whatever is shared lives under ``encoder.shared_layer`` and whatever is per layer under ``encoder.layer.{i}``, both
+with ``BertLayer``'s own names below that (``attention.self.query``, ``intermediate.dense``, ...), so that
+``target_modules`` suffixes such as ``"attention.self.query"`` match in every mode.
 
 Initialization from a source model (``share_init``): ``"mean"`` averages the source layers' weights;
 ``"layer:K"`` copies layer K. See ``load_shared_from_layers``.
@@ -14,10 +18,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertLayer, BertOutput
 
 
-class BertFeedForward(nn.Module):
+# Both halves are checkpointing layers like BertLayer, so that gradient checkpointing works in every sharing mode.
+class BertFeedForward(GradientCheckpointingLayer):
     """The feed-forward half of a BERT layer, with BERT's names (``intermediate.dense``, ``output.dense``)."""
 
     def __init__(self, config):
@@ -27,6 +33,18 @@ class BertFeedForward(nn.Module):
 
     def forward(self, attention_output: torch.Tensor) -> torch.Tensor:
         return self.output(self.intermediate(attention_output), attention_output)
+
+
+class BertAttentionHalf(GradientCheckpointingLayer):
+    """The attention half of a BERT layer, with BERT's names (``attention.self.query``, ``attention.output.dense``)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.attention = BertAttention(config)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs) -> torch.Tensor:
+        attention_output, _ = self.attention(hidden_states, attention_mask, **kwargs)  # (B, T, H), weights
+        return attention_output
 
 
 class SharedBertEncoder(nn.Module):
@@ -40,7 +58,7 @@ class SharedBertEncoder(nn.Module):
         if self.share_mode is None:
             self.layer = nn.ModuleList([BertLayer(config, layer_idx=i) for i in range(n)])
         elif self.share_mode == "attention":
-            self.shared_attention = BertAttention(config)
+            self.shared_layer = BertAttentionHalf(config)
             self.layer = nn.ModuleList([BertFeedForward(config) for _ in range(n)])
         elif self.share_mode == "attention_ffn":
             self.shared_layer = BertLayer(config)
@@ -53,8 +71,7 @@ class SharedBertEncoder(nn.Module):
             if self.share_mode is None:
                 hidden_states = self.layer[i](hidden_states, attention_mask, **kwargs)
             elif self.share_mode == "attention":
-                attention_output, _ = self.shared_attention(hidden_states, attention_mask, **kwargs)
-                hidden_states = self.layer[i](attention_output)
+                hidden_states = self.layer[i](self.shared_layer(hidden_states, attention_mask, **kwargs))
             else:
                 hidden_states = self.shared_layer(hidden_states, attention_mask, **kwargs)
             if output_hidden_states:
@@ -76,24 +93,46 @@ def parse_share_init(share_init: str, num_layers: int) -> list[int] | None:
 @torch.no_grad()
 def _average_into(target: nn.Module, sources: list[nn.Module]) -> None:
     states = [s.state_dict() for s in sources]
+    for state in states[1:]:
+        if state.keys() != states[0].keys():
+            different = sorted(state.keys() ^ states[0].keys())
+            raise RuntimeError(f"the source layers to share hold different tensors: {different}")
+    # strict: every tensor of the shared module is filled, and no source tensor is left over
     target.load_state_dict({k: torch.stack([st[k].float() for st in states]).mean(0) for k in states[0]})
 
 
 @torch.no_grad()
-def load_shared_from_layers(encoder: SharedBertEncoder, source_layers: list[nn.Module], share_init: str = "mean") -> None:
-    """Fill ``encoder`` from a source BERT's ``encoder.layer`` list (same hidden and intermediate sizes)."""
+def load_shared_from_layers(
+    encoder: SharedBertEncoder, source_layers: list[nn.Module], share_init: str = "mean"
+) -> set[str]:
+    """Fill ``encoder`` from a source BERT's ``encoder.layer`` list (same hidden and intermediate sizes).
+
+    Returns the source tensors it used, as ``"{layer index}.{name in the layer}"``; with ``"layer:K"`` the shared
+    part of the other layers is not among them.
+    """
     n = len(source_layers)
     if n != encoder.config.num_hidden_layers:
         raise ValueError(f"the source has {n} layers but the config asks for {encoder.config.num_hidden_layers}")
     chosen = parse_share_init(share_init, n)
-    picked = source_layers if chosen is None else [source_layers[i] for i in chosen]
+    picked = range(n) if chosen is None else chosen
+
+    def names(index: int, part: str = "") -> set[str]:  # the source tensors of one layer, or of one part of it
+        module = source_layers[index].get_submodule(part)  # "" is the layer itself
+        return {".".join(filter(None, (str(index), part, key))) for key in module.state_dict()}
+
+    used = set()
     if encoder.share_mode is None:
-        for own, source in zip(encoder.layer, source_layers):
+        for i, (own, source) in enumerate(zip(encoder.layer, source_layers)):
             own.load_state_dict(source.state_dict())
+            used |= names(i)
     elif encoder.share_mode == "attention":
-        _average_into(encoder.shared_attention, [layer.attention for layer in picked])
-        for own, source in zip(encoder.layer, source_layers):
+        _average_into(encoder.shared_layer.attention, [source_layers[i].attention for i in picked])
+        for i, (own, source) in enumerate(zip(encoder.layer, source_layers)):
             own.intermediate.load_state_dict(source.intermediate.state_dict())
             own.output.load_state_dict(source.output.state_dict())
+            used |= names(i, "intermediate") | names(i, "output")
+        used |= {name for i in picked for name in names(i, "attention")}
     else:
-        _average_into(encoder.shared_layer, picked)
+        _average_into(encoder.shared_layer, [source_layers[i] for i in picked])
+        used |= {name for i in picked for name in names(i)}
+    return used

@@ -16,8 +16,13 @@ logger = logging.getLogger(__name__)
 
 
 def count_unique_parameters(model: nn.Module) -> int:
-    """Parameters counted once each, however many names or layers share them."""
-    unique = {p.data_ptr(): p.numel() for p in model.parameters()}
+    """Parameters counted once each, however many names or layers share them.
+
+    ``parameters()`` already yields a shared ``Parameter`` once; the storage address also catches distinct
+    ``Parameter`` objects over the same memory. Meta tensors have no address (all report 0), so they are told
+    apart by identity: counting a model built under ``torch.device("meta")`` costs no memory.
+    """
+    unique = {id(p) if p.is_meta else (p.device, p.data_ptr()): p.numel() for p in model.parameters()}
     return sum(unique.values())
 
 
@@ -45,8 +50,9 @@ def build_student(teacher: BertForTokenClassification, num_layers: int, hidden_s
     settings["num_hidden_layers"] = num_layers
     same_width = hidden_size in (None, teacher.config.hidden_size) and intermediate_size in (
         None, teacher.config.intermediate_size)
-    if hidden_size is not None:
+    if hidden_size not in (None, teacher.config.hidden_size):
         settings["hidden_size"] = hidden_size
+        # BERT's 4x ratio, not the teacher's intermediate_size: a narrower student gets a narrower FFN too.
         settings["intermediate_size"] = intermediate_size or 4 * hidden_size
     elif intermediate_size is not None:
         settings["intermediate_size"] = intermediate_size

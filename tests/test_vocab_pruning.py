@@ -1,0 +1,188 @@
+"""Vocabulary pruning on tiny models: the corpus keeps its pieces, the model its logits, every model type included."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import DEMO_DIR, LABELS, make_tiny_bert, tiny_bert_config
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    BertForTokenClassification,
+    BertTokenizer,
+    pipeline,
+)
+
+import modeling
+from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
+from trainers.ner_data import read_conll
+
+# One table for every model type: how each is built from the tiny teacher.
+MODEL_TYPES = {
+    "bert": lambda teacher: teacher,
+    "factorized": lambda teacher: modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=16),
+    "shared_attn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention"),
+    "shared_ffn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention_ffn"),
+    "low_rank": lambda teacher: modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=8),
+    "combined": lambda teacher: modeling.CompressedBertForTokenClassification.from_bert(
+        teacher, embedding_size=16, share="attention_ffn", rank=8),
+}
+
+
+@pytest.fixture(scope="module")
+def train_sentences():
+    return [r["tokens"] for r in read_conll(str(DEMO_DIR / "train.txt"))]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny teacher and its tokenizer, saved once for the module."""
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    model = make_tiny_bert(directory)
+    return model, AutoTokenizer.from_pretrained(directory)
+
+
+def logits(model, tokenizer, words):
+    encoding = tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+        return model(**encoding).logits  # (1, T, num_labels)
+
+
+def test_corpus_tokenizes_to_the_same_pieces(tiny, train_sentences):
+    model, tokenizer = tiny
+    keep = corpus_vocabulary(tokenizer, train_sentences, keep_characters=False)
+    _, pruned = prune_vocabulary(make_tiny_bert(), tokenizer, keep)
+    assert len(pruned) == len(keep) < len(tokenizer)
+    before = tokenizer(train_sentences, is_split_into_words=True)["input_ids"]
+    after = pruned(train_sentences, is_split_into_words=True)["input_ids"]
+    for old_ids, new_ids in zip(before, after):
+        assert pruned.convert_ids_to_tokens(new_ids) == tokenizer.convert_ids_to_tokens(old_ids)
+    assert pruned.unk_token_id not in {i for ids in after for i in ids}
+
+
+def test_characters_are_kept_by_default(tiny):
+    _, tokenizer = tiny
+    keep = set(corpus_vocabulary(tokenizer, [["the", "bank"]]))
+    assert {"q", "##q", "7", "[PAD]", "[MASK]", "the", "bank"} <= keep
+    assert "lake" not in keep
+    assert not {"q", "##q"} & set(corpus_vocabulary(tokenizer, [["the", "bank"]], keep_characters=False))
+
+
+@pytest.mark.parametrize("kind", MODEL_TYPES)
+def test_every_model_type_keeps_its_logits(tiny, train_sentences, kind):
+    teacher, tokenizer = tiny
+    model = MODEL_TYPES[kind](make_tiny_bert()).eval()
+    words = train_sentences[0]
+    expected = logits(model, tokenizer, words)
+    keep = corpus_vocabulary(tokenizer, train_sentences, keep_characters=False)
+    width = model.get_input_embeddings().embedding_dim
+
+    model, pruned = prune_vocabulary(model, tokenizer, keep)
+
+    table = model.get_input_embeddings()
+    assert table.weight.shape == (len(keep), width)  # V'×E for factorized, V'×H otherwise
+    assert model.config.vocab_size == len(keep)
+    assert model.config.pad_token_id == pruned.pad_token_id == table.padding_idx
+    torch.testing.assert_close(logits(model, pruned, words), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["bert", "factorized"])
+def test_save_load_round_trip_and_pipeline(tiny, train_sentences, tmp_path, kind):
+    _, tokenizer = tiny
+    model = MODEL_TYPES[kind](make_tiny_bert()).eval()
+    text = " ".join(train_sentences[1])
+    reference = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
+                         device=-1)(text)
+    model, pruned = prune_vocabulary(model, tokenizer, corpus_vocabulary(tokenizer, train_sentences))
+    model.save_pretrained(tmp_path)
+    pruned.save_pretrained(tmp_path)
+
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path).eval()
+    loaded_tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(loaded) is type(model) and loaded.config.vocab_size == len(loaded_tokenizer) == len(pruned)
+    torch.testing.assert_close(logits(loaded, loaded_tokenizer, train_sentences[1]),
+                               logits(model, pruned, train_sentences[1]))
+    spans = pipeline("token-classification", model=str(tmp_path), aggregation_strategy="simple", device=-1)(text)
+    assert [(e["entity_group"], e["start"], e["end"], e["word"]) for e in spans] == [
+        (e["entity_group"], e["start"], e["end"], e["word"]) for e in reference
+    ]
+
+
+def test_pad_token_is_remapped():
+    """[PAD] after a dropped piece moves down; its row moves with it."""
+    vocab = ["[UNK]", "[CLS]", "[SEP]", "[MASK]", "zebra", "[PAD]", "the", "bank", "##s"]
+    tokenizer = BertTokenizer(vocab={piece: i for i, piece in enumerate(vocab)})
+    model = BertForTokenClassification(tiny_bert_config(vocab_size=len(vocab), pad_token_id=5)).eval()
+    old_pad_row = model.get_input_embeddings().weight[5].clone()
+    batch = [["the", "banks"], ["bank"]]
+    with torch.no_grad():
+        expected = model(**tokenizer(batch, is_split_into_words=True, padding=True, return_tensors="pt")).logits
+
+    model, pruned = prune_vocabulary(model, tokenizer, corpus_vocabulary(tokenizer, batch, keep_characters=False))
+
+    assert "zebra" not in pruned.get_vocab()
+    assert model.config.pad_token_id == pruned.pad_token_id == model.get_input_embeddings().padding_idx == 4
+    torch.testing.assert_close(model.get_input_embeddings().weight[4], old_pad_row)
+    with torch.no_grad():
+        got = model(**pruned(batch, is_split_into_words=True, padding=True, return_tensors="pt")).logits
+    torch.testing.assert_close(got, expected)
+
+
+def test_extra_text_files_add_their_pieces(tiny, tmp_path):
+    _, tokenizer = tiny
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Rain at the lake\n\n", encoding="utf-8")
+    keep = corpus_vocabulary(tokenizer, [["the", "bank"]], text_files=[str(extra)], keep_characters=False)
+    assert {"rain", "lake", "bank", "at"} <= set(keep)
+    assert "port" not in keep
+
+
+def test_unk_rate(tiny):
+    _, tokenizer = tiny
+    assert unk_rate(tokenizer, [["the", "€"], ["bank", "lake"]]) == 0.25  # "€" is not in the tiny vocabulary
+    _, pruned = prune_vocabulary(make_tiny_bert(), tokenizer,
+                                 corpus_vocabulary(tokenizer, [["the", "bank"]], keep_characters=False))
+    assert unk_rate(pruned, [["the", "bank"]]) == 0.0
+    assert unk_rate(pruned, [["the", "zq"], ["bank", "lake"]]) == 0.5
+    assert unk_rate(corpus_pruned_with_characters(tokenizer), [["the", "zq"], ["bank", "lake"]]) == 0.0
+    with pytest.raises(ValueError, match="no words"):
+        unk_rate(tokenizer, [])
+
+
+def test_retokenized_rate(tiny, train_sentences):
+    _, tokenizer = tiny
+    pruned = corpus_pruned_with_characters(tokenizer)  # keeps "the", "bank" and the characters
+    assert retokenized_rate(tokenizer, pruned, [["the", "bank"], ["bank"]]) == 0.0
+    assert retokenized_rate(tokenizer, pruned, [["the", "lake"]]) == 0.5  # "lake" -> l ##a ##k ##e
+    _, pruned_on_train = prune_vocabulary(make_tiny_bert(), tokenizer, corpus_vocabulary(tokenizer, train_sentences))
+    assert retokenized_rate(tokenizer, pruned_on_train, train_sentences) == 0.0
+
+
+def corpus_pruned_with_characters(tokenizer):
+    return prune_vocabulary(make_tiny_bert(), tokenizer, corpus_vocabulary(tokenizer, [["the", "bank"]]))[1]
+
+
+def test_missing_or_empty_corpus_file_is_named(tiny, tmp_path):
+    _, tokenizer = tiny
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        corpus_vocabulary(tokenizer, [["the"]], text_files=[str(missing)])
+    empty = tmp_path / "blank.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="blank.txt.*empty"):
+        corpus_vocabulary(tokenizer, [["the"]], text_files=[str(empty)])
+
+
+def test_dropping_a_special_token_is_an_error(tiny):
+    _, tokenizer = tiny
+    keep = [token for token in corpus_vocabulary(tokenizer, [["the", "bank"]]) if token != "[MASK]"]
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        prune_vocabulary(make_tiny_bert(), tokenizer, keep)
+    with pytest.raises(ValueError, match="not in the vocabulary.*'zebra'"):
+        prune_vocabulary(make_tiny_bert(), tokenizer, keep + ["[MASK]", "zebra"])
+
+
+def test_labels_survive(tiny, train_sentences):
+    _, tokenizer = tiny
+    pruned_model, _ = prune_vocabulary(make_tiny_bert(), tokenizer, corpus_vocabulary(tokenizer, train_sentences))
+    assert [pruned_model.config.id2label[i] for i in range(len(LABELS))] == LABELS

@@ -38,16 +38,19 @@ SHAPES = {
     "minilm": dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
                    intermediate_size=1536),  # all-MiniLM-L6-v2, the quickstart model
 }
-MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "low_rank", "student")
+# The recipes that came out best in RESULTS.md, as (E, rank); there with a pruned vocabulary, which changes no speed.
+BEST_RECIPES = {"best 5x": (128, 48), "best 10x": (64, 16)}
+MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "low_rank", "student",
+               *BEST_RECIPES)
 
 
-def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64,
-                 student_layers: int = 3) -> dict[str, tuple[nn.Module, str]]:
+def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64, student_layers: int = 3,
+                 best_recipes: dict = BEST_RECIPES) -> dict[str, tuple[nn.Module, str]]:
     """Every model type built from ``teacher``, with a few words on its settings."""
     import modeling
 
     share_ffn = dict(share="attention_ffn")
-    return {
+    models = {
         "teacher": (teacher, f"{teacher.config.num_hidden_layers} layers, hidden {teacher.config.hidden_size}"),
         "factorized": (modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size),
                        f"E={embedding_size}"),
@@ -61,6 +64,12 @@ def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64,
         "low_rank": (modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=rank), f"rank {rank}"),
         "student": (modeling.build_student(teacher, student_layers), f"{student_layers} layers"),
     }
+    for name, (best_e, best_rank) in best_recipes.items():
+        models[name] = (
+            modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=best_e, rank=best_rank),
+            f"low rank {best_rank}, E={best_e}",
+        )
+    return models
 
 
 def load_trained_models(models_dir: Path) -> dict[str, tuple[nn.Module, str]]:

@@ -129,7 +129,8 @@ def test_speed_measures_every_model_type():
 
     torch.manual_seed(0)
     teacher = BertForTokenClassification(tiny_bert_config()).eval()
-    models = speed.build_models(teacher, embedding_size=16, rank=4, student_layers=1)
+    models = speed.build_models(teacher, embedding_size=16, rank=4, student_layers=1,
+                                best_recipes={"best 5x": (16, 8), "best 10x": (8, 2)})
     assert tuple(models) == speed.MODEL_TYPES
     sequences = speed.random_like([[0] * n for n in (5, 9, 12, 7, 30, 3, 16)], vocab_size=99)
     rows = speed.benchmark("tiny", models, sequences, batch_size=4, repeats=2, warmup=1)

@@ -130,9 +130,9 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
         if model_args.model_name_or_path == ModelArguments.model_name_or_path:
             model_args.model_name_or_path = minilm_path()
         if not (data_args.train_file or data_args.validation_file or data_args.test_file):
-            data_args.train_file = os.path.join(DEMO_DIR, "train.txt")
-            data_args.validation_file = os.path.join(DEMO_DIR, "validation.txt")
-            data_args.test_file = os.path.join(DEMO_DIR, "test.txt")
+            data_args.train_file = os.path.join(DEMO_DIR, "demo_train.txt")
+            data_args.validation_file = os.path.join(DEMO_DIR, "demo_validation.txt")
+            data_args.test_file = os.path.join(DEMO_DIR, "demo_test.txt")
         if not training_args.output_dir_given:
             training_args.output_dir = os.path.join("quickstart_out", model_args.model_type)
     elif not training_args.output_dir_given:

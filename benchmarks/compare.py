@@ -294,7 +294,7 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     if args.quickstart and not args.train_file:
         from trainers.demo_data import DEMO_DIR
 
-        args.train_file = os.path.join(DEMO_DIR, "train.txt")
+        args.train_file = os.path.join(DEMO_DIR, "demo_train.txt")
     data = load_ner_splits(args.dataset_name, args.dataset_config_name, args.train_file)
     sentences = [record["tokens"] for record in data.splits["train"][: args.max_train_samples or None]]
     tokenizer = AutoTokenizer.from_pretrained(output_dir / "teacher")

@@ -64,6 +64,24 @@ def make_tiny_bert(directory: Path | None = None, seed: int = 0, **overrides):
     return model
 
 
+# How each model type is built from a tiny teacher: one table for the tests that run every type.
+TINY_MODEL_BUILDERS = {
+    "bert": lambda teacher: teacher,
+    "factorized": lambda teacher: _modeling().FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=16),
+    "shared_attn": lambda teacher: _modeling().SharedBertForTokenClassification.from_bert(teacher, share="attention"),
+    "shared_ffn": lambda teacher: _modeling().SharedBertForTokenClassification.from_bert(teacher, share="attention_ffn"),
+    "low_rank": lambda teacher: _modeling().LowRankBertForTokenClassification.from_bert(teacher, rank=8),
+    "combined": lambda teacher: _modeling().CompressedBertForTokenClassification.from_bert(
+        teacher, embedding_size=16, share="attention_ffn", rank=8),
+}
+
+
+def _modeling():
+    import modeling
+
+    return modeling
+
+
 @pytest.fixture
 def tiny_bert():
     return make_tiny_bert()
@@ -78,7 +96,7 @@ def tiny_bert_dir(tmp_path):
 
 @pytest.fixture
 def demo_files():
-    return {split: str(DEMO_DIR / f"{split}.txt") for split in ("train", "validation", "test")}
+    return {split: str(DEMO_DIR / f"demo_{split}.txt") for split in ("train", "validation", "test")}
 
 
 def require_conll() -> Path:

@@ -27,8 +27,8 @@ def compare_command(tmp_path, model_dir) -> list[str]:
     command = [
         sys.executable, str(REPO / "benchmarks" / "compare.py"), "--output_dir", str(tmp_path / "cmp"),
         "--model_name_or_path", str(model_dir),
-        "--train_file", str(DEMO_DIR / "train.txt"), "--validation_file", str(DEMO_DIR / "validation.txt"),
-        "--test_file", str(DEMO_DIR / "test.txt"),
+        "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
+        "--test_file", str(DEMO_DIR / "demo_test.txt"),
         "--max_train_samples", "32", "--max_eval_samples", "16", "--max_predict_samples", "16",
         "--teacher_epochs", "1", "--teacher_learning_rate", "1e-2", "--epochs", "1", "--batch_size", "16",
         "--eval_strategy", "no", "--save_strategy", "no", "--parallel", "2", "--rows", ",".join(E2E_ROWS),

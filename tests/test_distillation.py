@@ -399,8 +399,8 @@ def test_two_cpu_processes_match_a_single_process(tmp_path):
 def script_args(model_dir, output_dir, *extra) -> list[str]:
     return [
         "--model_name_or_path", str(model_dir), "--output_dir", str(output_dir),
-        "--train_file", str(DEMO_DIR / "train.txt"), "--validation_file", str(DEMO_DIR / "validation.txt"),
-        "--test_file", str(DEMO_DIR / "test.txt"),
+        "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
+        "--test_file", str(DEMO_DIR / "demo_test.txt"),
         "--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8", "--max_seq_length", "64",
         "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8", "--max_steps", "2",
         "--learning_rate", "1e-3", "--use_cpu", "--report_to", "none", "--save_strategy", "no",

@@ -14,10 +14,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, make_tiny_bert, make_tiny_tokenizer
+from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, make_tiny_tokenizer
 from transformers import AutoModelForTokenClassification, BertForTokenClassification, pipeline
 
-import modeling
 
 if not (importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime")):
     if os.environ.get("CI"):
@@ -28,13 +27,7 @@ from export import OnnxNerPipeline, OnnxTokenClassifier, export_onnx, quantize_d
 from export.evaluate_variants import PostTrainingArguments, run_post_training
 from trainers.ner_data import read_conll
 
-BUILDERS = {
-    "bert": lambda teacher: teacher,
-    "factorized": lambda teacher: modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=16),
-    "shared_attn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention"),
-    "shared_ffn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention_ffn"),
-    "low_rank": lambda teacher: modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=8),
-}
+BUILDERS = TINY_MODEL_BUILDERS
 SENTENCES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
              "Shares in Helix Motors rose after Kofi Mensa spoke in Carrow .",
              "the bank said on monday that rain moved the cup to lake port ."]
@@ -160,8 +153,8 @@ def test_quantize_dynamic_torch(saved):
 
 
 def test_post_training_pytorch_int8_on_a_factorized_model(saved):
-    records = read_conll(str(DEMO_DIR / "test.txt"))[:24]
-    train = read_conll(str(DEMO_DIR / "train.txt"))
+    records = read_conll(str(DEMO_DIR / "demo_test.txt"))[:24]
+    train = read_conll(str(DEMO_DIR / "demo_train.txt"))
     results = run_post_training(PostTrainingArguments(prune_vocab=True, quantize="int8"), str(saved("factorized")),
                                 train, records, LABELS, 64)
     variants = results["variants"]
@@ -180,7 +173,7 @@ def test_run_script_flags_write_every_variant(tmp_path):
     output_dir = tmp_path / "out"
     results = run_ner_compress.main([
         "--model_name_or_path", str(tmp_path / "tiny"), "--output_dir", str(output_dir),
-        "--train_file", str(DEMO_DIR / "train.txt"), "--test_file", str(DEMO_DIR / "test.txt"),
+        "--train_file", str(DEMO_DIR / "demo_train.txt"), "--test_file", str(DEMO_DIR / "demo_test.txt"),
         "--max_train_samples", "16", "--max_predict_samples", "16", "--max_seq_length", "64",
         "--max_steps", "1", "--per_device_train_batch_size", "8", "--report_to", "none", "--save_strategy", "no",
         "--disable_tqdm", "true", "--prune_vocab", "--export_onnx", "--quantize", "int8",

@@ -50,9 +50,9 @@ MODEL_FILES = {
 def tiny_run_args(model_dir: Path, output_dir: Path, model_type: str = "shared_ffn") -> list[str]:
     return [
         "--model_name_or_path", str(model_dir),
-        "--train_file", str(DEMO_DIR / "train.txt"),
-        "--validation_file", str(DEMO_DIR / "validation.txt"),
-        "--test_file", str(DEMO_DIR / "test.txt"),
+        "--train_file", str(DEMO_DIR / "demo_train.txt"),
+        "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
+        "--test_file", str(DEMO_DIR / "demo_test.txt"),
         "--output_dir", str(output_dir),
         "--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8",
         "--num_train_epochs", "1",

@@ -25,8 +25,8 @@ QUICK = [
 def demo_args(model_dir, output_dir, *extra: str) -> list[str]:
     return [
         "--model_name_or_path", str(model_dir), "--output_dir", str(output_dir),
-        "--train_file", str(DEMO_DIR / "train.txt"), "--validation_file", str(DEMO_DIR / "validation.txt"),
-        "--test_file", str(DEMO_DIR / "test.txt"), *QUICK, *extra,
+        "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
+        "--test_file", str(DEMO_DIR / "demo_test.txt"), *QUICK, *extra,
     ]
 
 
@@ -153,7 +153,7 @@ def bad_inputs(tmp_path_factory):
     other_labels = ["O", "B-DRUG", "I-DRUG"]
     make_tiny_bert(root / "other-labels", num_labels=3, id2label=dict(enumerate(other_labels)),
                    label2id={label: i for i, label in enumerate(other_labels)})
-    demo = {split: str(DEMO_DIR / f"{split}.txt") for split in ("train", "validation", "test")}
+    demo = {split: str(DEMO_DIR / f"demo_{split}.txt") for split in ("train", "validation", "test")}
 
     def files(train=demo["train"], test=demo["test"]):
         return ["--model_name_or_path", str(model_dir), "--report_to", "none",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, make_tiny_bert, tiny_bert_config
+from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, tiny_bert_config
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -13,25 +13,15 @@ from transformers import (
     pipeline,
 )
 
-import modeling
 from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
 from trainers.ner_data import read_conll
 
-# One table for every model type: how each is built from the tiny teacher.
-MODEL_TYPES = {
-    "bert": lambda teacher: teacher,
-    "factorized": lambda teacher: modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=16),
-    "shared_attn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention"),
-    "shared_ffn": lambda teacher: modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention_ffn"),
-    "low_rank": lambda teacher: modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=8),
-    "combined": lambda teacher: modeling.CompressedBertForTokenClassification.from_bert(
-        teacher, embedding_size=16, share="attention_ffn", rank=8),
-}
+MODEL_TYPES = TINY_MODEL_BUILDERS
 
 
 @pytest.fixture(scope="module")
 def train_sentences():
-    return [r["tokens"] for r in read_conll(str(DEMO_DIR / "train.txt"))]
+    return [r["tokens"] for r in read_conll(str(DEMO_DIR / "demo_train.txt"))]
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def make_sentence(rng: random.Random) -> list[tuple[str, str]]:
 def write_demo_data(directory: str = DEMO_DIR, seed: int = 13) -> None:
     rng = random.Random(seed)
     for split, size in SPLIT_SIZES.items():
-        with open(os.path.join(directory, f"{split}.txt"), "w", encoding="utf-8") as f:
+        with open(os.path.join(directory, f"demo_{split}.txt"), "w", encoding="utf-8") as f:
             f.write("-DOCSTART- O\n\n")
             for _ in range(size):
                 f.write("".join(f"{word} {tag}\n" for word, tag in make_sentence(rng)) + "\n")

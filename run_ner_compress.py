@@ -137,6 +137,9 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
             training_args.output_dir = os.path.join("quickstart_out", model_args.model_type)
     elif not training_args.output_dir_given:
         training_args.output_dir = os.path.join("outputs", model_args.model_type)
+    for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
+        if getattr(data_args, flag) is not None and getattr(data_args, flag) < 1:
+            raise ValueError(f"--{flag} {getattr(data_args, flag)} must be at least 1")
     if model_args.model_type == "factorized" and compression_args.embedding_size is None:
         compression_args.embedding_size = 128
     if model_args.model_type == "low_rank" and compression_args.rank is None and compression_args.rank_energy is None:
@@ -375,7 +378,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         check_known_tags(records, label2id, data.sources[split])
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
-    splits = {name: records[: limits[name]] if limits[name] else records for name, records in data.splits.items()}
+    splits = {name: records[: limits[name]] for name, records in data.splits.items()}  # a None limit keeps all
 
     # Teacher: given, or (for a student without one) fine-tuned first into <output_dir>/teacher and reused.
     teacher = None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 
-import torch
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput, TokenClassifierOutput

@@ -177,6 +177,7 @@ def bad_inputs(tmp_path_factory):
         "config_unknown_key": ([write_lines(root / "unknown.json", ['{"epochs": 3}'])], ["unknown.json:", "epochs"]),
         "config_not_mapping": ([write_lines(root / "list.yaml", ["- teacher"])], ["list.yaml: the file must hold"]),
         "low_rank_without_rank": (files() + ["--model_type", "low_rank"], ["--rank"]),
+        "zero_samples": (files() + ["--max_train_samples", "0"], ["--max_train_samples 0"]),
     }
 
 
@@ -191,7 +192,7 @@ def check_one_error(stderr: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     "case",
     ["missing_file", "empty_file", "single_column", "unknown_test_tag", "teacher_labels", "model_type",
-     "low_rank_without_rank", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
+     "low_rank_without_rank", "zero_samples", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
      "config_not_mapping"],
 )
 def test_bad_input_exits_2_with_one_message(bad_inputs, case, tmp_path, monkeypatch, capsys):

@@ -361,8 +361,10 @@ def describe_settings(results: dict) -> str:
             parts.append(f"hidden MSE ×{results['hidden_loss_weight']}")
     training = (results.get("arguments") or {}).get("training") or {}
     if training:
-        parts.append(f"{training.get('num_train_epochs'):g} ep, lr {training.get('learning_rate'):g}, "
-                     f"bs {training.get('per_device_train_batch_size')}")
+        epochs = f"{training.get('num_train_epochs'):g} ep"
+        if results.get("stopped_at_time_budget"):
+            epochs = f"{results.get('epochs_trained'):g} of {epochs} (time budget)"
+        parts.append(f"{epochs}, lr {training.get('learning_rate'):g}, bs {training.get('per_device_train_batch_size')}")
     return ", ".join(parts)
 
 

@@ -53,8 +53,8 @@ class CompressionArguments:
         metadata={"help": "Factorize the word embedding to V×E + E×H (default 128 for --model_type factorized)."},
     )
     share_init: str = field(
-        default="mean",
-        metadata={"help": "Shared weights start as the mean of the source layers ('mean') or one layer ('layer:K')."},
+        default="layer:1",  # modeling.shared_layers.DEFAULT_SHARE_INIT, chosen on validation (see there)
+        metadata={"help": "Shared weights start as one source layer ('layer:K') or their mean ('mean')."},
     )
     rank: int | None = field(default=None, metadata={"help": "Rank of every low-rank pair."})
     rank_energy: float | None = field(

@@ -33,7 +33,7 @@ from .configuration_compressed_bert import (
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
-from .shared_layers import SharedBertEncoder, load_shared_from_layers, parse_share_init
+from .shared_layers import DEFAULT_SHARE_INIT, SharedBertEncoder, load_shared_from_layers, parse_share_init
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         *,
         embedding_size: int | None = None,
         share: str | None = None,
-        share_init: str = "mean",
+        share_init: str = DEFAULT_SHARE_INIT,
         rank: int | None = None,
         rank_energy: float | None = None,
         target_modules=DEFAULT_LOW_RANK_TARGETS,

@@ -10,8 +10,8 @@ Whatever is shared lives under ``encoder.shared_layer`` and whatever is per laye
 with ``BertLayer``'s own names below that (``attention.self.query``, ``intermediate.dense``, ...), so that
 ``target_modules`` suffixes such as ``"attention.self.query"`` match in every mode.
 
-Initialization from a source model (``share_init``): ``"mean"`` averages the source layers' weights;
-``"layer:K"`` copies layer K. See ``load_shared_from_layers``.
+Initialization from a source model (``share_init``): ``"layer:K"`` copies layer K (the default, ``layer:1``);
+``"mean"`` averages the source layers' weights. See ``load_shared_from_layers``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,11 @@ class SharedBertEncoder(nn.Module):
         return hidden_states, all_hidden_states  # (B, T, H), tuple of N+1 (B, T, H) or None
 
 
+# Chosen on CoNLL-2003 validation (MiniLM teacher, attention+FFN sharing, 2000 sentences, 1 epoch): validation F1
+# 0.436 from the mean of the six layers, against 0.609 / 0.616 / 0.611 / 0.559 / 0.493 / 0.341 from layer 0 ... 5.
+DEFAULT_SHARE_INIT = "layer:1"
+
+
 def parse_share_init(share_init: str, num_layers: int) -> list[int] | None:
     """``"mean"`` -> None (average all); ``"layer:K"`` -> [K]. Raises on anything else."""
     if share_init == "mean":
@@ -103,7 +108,7 @@ def _average_into(target: nn.Module, sources: list[nn.Module]) -> None:
 
 @torch.no_grad()
 def load_shared_from_layers(
-    encoder: SharedBertEncoder, source_layers: list[nn.Module], share_init: str = "mean"
+    encoder: SharedBertEncoder, source_layers: list[nn.Module], share_init: str = DEFAULT_SHARE_INIT
 ) -> set[str]:
     """Fill ``encoder`` from a source BERT's ``encoder.layer`` list (same hidden and intermediate sizes).
 

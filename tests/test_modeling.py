@@ -341,7 +341,7 @@ def test_shared_weights_are_one_set_in_the_state_dict():
     for key, value in source.bert.encoder.layer[1].state_dict().items():  # layer:1 copies layer 1
         assert torch.equal(shared_state[key], value), key
 
-    attention = SharedBertForTokenClassification.from_bert(source, share="attention")
+    attention = SharedBertForTokenClassification.from_bert(source, share="attention", share_init="mean")
     keys = list(attention.state_dict())
     attention_keys = [k for k in keys if ".attention." in k]
     assert all(k.startswith("bert.encoder.shared_layer.attention.") for k in attention_keys)
@@ -351,6 +351,9 @@ def test_shared_weights_are_one_set_in_the_state_dict():
         assert f"bert.encoder.layer.{i}.output.dense.weight" in keys
     mean = torch.stack([layer.attention.self.query.weight for layer in source.bert.encoder.layer]).mean(0)
     torch.testing.assert_close(attention.bert.encoder.shared_layer.attention.self.query.weight, mean)
+    default = SharedBertForTokenClassification.from_bert(source, share="attention")  # layer:1, chosen on validation
+    assert torch.equal(default.bert.encoder.shared_layer.attention.self.query.weight,
+                       source.bert.encoder.layer[1].attention.self.query.weight)
 
 
 @pytest.mark.parametrize("share, dense_layers", [(None, 2 * 6), ("attention", 4 + 2 * 2), ("attention_ffn", 6)])

@@ -219,3 +219,9 @@ def test_bad_input_from_the_real_command_line(bad_inputs, tmp_path):
     assert process.returncode == 2, process.stderr
     check_one_error(process.stderr, expected)
     assert not looks_finished(output_dir)
+
+
+def test_share_init_default_is_the_one_chosen_in_modeling():
+    from modeling.shared_layers import DEFAULT_SHARE_INIT
+
+    assert run_ner_compress.CompressionArguments().share_init == DEFAULT_SHARE_INIT

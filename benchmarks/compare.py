@@ -288,6 +288,7 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
         return target
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+    from export.evaluate_variants import staged_dir
     from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary
     from trainers.ner_data import load_ner_splits
 
@@ -301,10 +302,9 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     model = AutoModelForTokenClassification.from_pretrained(output_dir / "teacher")
     before = model.config.vocab_size
     model, tokenizer = prune_vocabulary(model, tokenizer, corpus_vocabulary(tokenizer, sentences))
-    staging = output_dir / f".{PRUNED}.partial"
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    os.replace(staging, target)
+    with staged_dir(str(target)) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     logger.info("pruned the teacher's vocabulary from %d to %d wordpieces -> %s", before, model.config.vocab_size,
                 target)
     return target

@@ -46,6 +46,11 @@ class PostTrainingArguments:
     prune_extra_texts: list[str] | None = field(
         default=None, metadata={"help": "Plain-text files whose wordpieces --prune_vocab keeps too."}
     )
+    prune_keep_top: int = field(
+        default=0,
+        metadata={"help": "--prune_vocab also keeps the N first (most frequent) pieces of the pretrained vocabulary: "
+                          "fewer finer splits of unseen words, for N more rows."},
+    )
     export_onnx: bool = field(
         default=False, metadata={"help": "Export the final (maybe pruned) model to <output_dir>/onnx/model.onnx."}
     )
@@ -60,6 +65,10 @@ class PostTrainingArguments:
             raise ValueError(f"--quantize {self.quantize!r} must be one of {QUANTIZE_CHOICES}")
         if self.prune_extra_texts and not self.prune_vocab:
             raise ValueError("--prune_extra_texts is only used with --prune_vocab")
+        if self.prune_keep_top < 0:
+            raise ValueError(f"--prune_keep_top {self.prune_keep_top} must be 0 or more")
+        if self.prune_keep_top and not self.prune_vocab:
+            raise ValueError("--prune_keep_top is only used with --prune_vocab")
         for path in self.prune_extra_texts or []:  # fail before training, not after it
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"--prune_extra_texts {path}: no such file")
@@ -181,7 +190,7 @@ def run_post_training(
         train_sentences = [r["tokens"] for r in train_records or []]
         if not train_sentences and not args.prune_extra_texts:
             raise ValueError("--prune_vocab needs a training split or --prune_extra_texts to take the vocabulary from")
-        keep = corpus_vocabulary(tokenizer, train_sentences, args.prune_extra_texts or ())
+        keep = corpus_vocabulary(tokenizer, train_sentences, args.prune_extra_texts or (), keep_top=args.prune_keep_top)
         model = load_token_classifier(model_dir)
         vocab_size_before = model.config.vocab_size
         model, pruned_tokenizer = prune_vocabulary(model, tokenizer, keep)
@@ -193,6 +202,7 @@ def run_post_training(
             "vocab_size_before": vocab_size_before,  # rows of the word table
             "vocab_size_after": model.config.vocab_size,
             "corpus": ["train split"] * bool(train_sentences) + list(args.prune_extra_texts or []),
+            "keep_top": args.prune_keep_top,
         }
         if test_sentences:
             results["vocab_pruning"].update(

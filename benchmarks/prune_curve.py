@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""What vocabulary pruning costs a trained NER model, for several ``--prune_keep_top`` values, as a Markdown table.
+
+```bash
+python benchmarks/prune_curve.py --model_dir cmp/teacher \
+    --train_file train.txt --validation_file valid.txt --test_file test.txt --keep_top 0,10000,20000,25000
+```
+
+Each line prunes the model's vocabulary to the training split's pieces (plus every single character, the special
+tokens and the ``keep_top`` most frequent pieces of the pretrained vocabulary), then scores the pruned model on
+validation and test beside the unpruned one: F1 and its change in points, the rows left in the word table and
+the share of words that now split into other pieces. Choose ``keep_top`` on the validation columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+
+logger = logging.getLogger("prune_curve")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", type=Path, required=True, help="A saved token-classification model.")
+    parser.add_argument("--train_file", type=Path, required=True, help="The corpus whose pieces are kept.")
+    parser.add_argument("--validation_file", type=Path, required=True)
+    parser.add_argument("--test_file", type=Path)
+    parser.add_argument("--keep_top", default="0", help="Comma-separated --prune_keep_top values to try.")
+    parser.add_argument("--max_seq_length", type=int, default=256)
+    parser.add_argument("--output", type=Path, help="Also write the Markdown table here.")
+    args = parser.parse_args(argv)
+    try:
+        args.keep_top = [int(value) for value in args.keep_top.split(",") if value.strip()]
+    except ValueError:
+        parser.error(f"--keep_top {args.keep_top!r}: expected comma-separated whole numbers")
+    if not args.keep_top or min(args.keep_top) < 0:
+        parser.error(f"--keep_top {args.keep_top}: give one or more values of 0 or more")
+    for flag in ("model_dir", "train_file", "validation_file", "test_file"):
+        path = getattr(args, flag)
+        if path is not None and not path.exists():
+            parser.error(f"--{flag} {path}: no such file or folder")
+    return args
+
+
+def prune_curve(model, tokenizer, train: list[dict], splits: dict[str, list[dict]], keep_top: list[int],
+                max_seq_length: int = 256) -> list[dict]:
+    """One dict per ``keep_top`` value (and one for the unpruned model first): rows, F1 and re-split words per split."""
+    from export.evaluate_variants import evaluate_variant, torch_predict
+    from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate
+
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    def scores(candidate, candidate_tokenizer) -> dict:
+        predict = torch_predict(candidate)
+        return {name: evaluate_variant(predict, candidate_tokenizer, records, labels, max_seq_length)["test_f1"]
+                for name, records in splits.items()}
+
+    base = scores(model, tokenizer)
+    lines = [{"keep_top": None, "rows": model.get_input_embeddings().num_embeddings,
+              **{f"{name}_f1": f1 for name, f1 in base.items()}}]
+    sentences = [record["tokens"] for record in train]
+    for top in keep_top:
+        keep = corpus_vocabulary(tokenizer, sentences, keep_top=top)
+        pruned, pruned_tokenizer = prune_vocabulary(copy.deepcopy(model), tokenizer, keep)
+        line = {"keep_top": top, "rows": pruned.get_input_embeddings().num_embeddings}
+        for name, f1 in scores(pruned, pruned_tokenizer).items():
+            words = [record["tokens"] for record in splits[name]]
+            line.update({f"{name}_f1": f1, f"{name}_change": 100 * (f1 - base[name]),
+                         f"{name}_resplit": retokenized_rate(tokenizer, pruned_tokenizer, words)})
+        logger.info("keep_top %d: %s", top, line)
+        lines.append(line)
+    return lines
+
+
+def format_table(lines: list[dict], split_names: list[str]) -> str:
+    header = ["keep_top", "word-table rows"]
+    for name in split_names:
+        header += [f"{name} F1", f"{name} change (points)", f"{name} words re-split"]
+    out = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for line in lines:
+        cells = ["unpruned" if line["keep_top"] is None else str(line["keep_top"]), str(line["rows"])]
+        for name in split_names:
+            cells.append(f"{line[f'{name}_f1']:.4f}")
+            if line["keep_top"] is None:
+                cells += ["", ""]
+            else:
+                cells += [f"{line[f'{name}_change']:+.2f}", f"{line[f'{name}_resplit']:.2%}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> str:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_args(argv)
+    from transformers import AutoTokenizer
+
+    from export.onnx_export import load_token_classifier
+    from trainers.ner_data import read_ner_file
+
+    model = load_token_classifier(str(args.model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    splits = {"validation": read_ner_file(str(args.validation_file))}
+    if args.test_file:
+        splits["test"] = read_ner_file(str(args.test_file))
+    lines = prune_curve(model, tokenizer, read_ner_file(str(args.train_file)), splits, args.keep_top,
+                        args.max_seq_length)
+    report = "\n".join([
+        f"# Vocabulary pruning cost: {args.model_dir}", "",
+        f"Kept: the pieces of {args.train_file.name}, every single character, the special tokens and the "
+        "keep_top most frequent pieces of the pretrained vocabulary. Change: pruned minus unpruned F1.", "",
+        format_table(lines, list(splits)), "",
+    ])
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -444,6 +444,13 @@ def _cell(key: str, value) -> str:
     return str(value).replace("|", "\\|")
 
 
+def markdown_table(rows: list[dict], columns: tuple, text_keys: tuple[str, ...]) -> list[str]:
+    """The lines of one Markdown table; the ``text_keys`` columns are left-aligned, the numbers right-aligned."""
+    lines = ["| " + " | ".join(title for _, title in columns) + " |",
+             "|" + "|".join("---" if key in text_keys else "---:" for key, _ in columns) + "|"]
+    return lines + ["| " + " | ".join(_cell(key, row[key]) for key, _ in columns) + " |" for row in rows]
+
+
 def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()) -> None:
     lines = [
         "# Compression comparison",
@@ -452,10 +459,8 @@ def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()
         "(test F1 / teacher test F1). Runtime and throughput are the test-set prediction of each run, on the "
         "machine that trained it.",
         "",
-        "| " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|" + "|".join("---" if key in ("method", "settings") else "---:" for key, _ in COLUMNS) + "|",
+        *markdown_table(rows, COLUMNS, ("method", "settings")),
     ]
-    lines += ["| " + " | ".join(_cell(key, row[key]) for key, _ in COLUMNS) + " |" for row in rows]
     lines += ["", "Chosen on validation F1 (test F1 read once, after the choice):", ""]
     for threshold in (5, 10):
         chosen = best_on_validation(rows, threshold)
@@ -476,10 +481,8 @@ def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()
             "teacher's fp32 weights. For speed against the teacher in one run: "
             "`python benchmarks/speed.py --models_dir <this folder> --variants`.",
             "",
-            "| " + " | ".join(title for _, title in VARIANT_COLUMNS) + " |",
-            "|" + "|".join("---" if key in ("method", "variant") else "---:" for key, _ in VARIANT_COLUMNS) + "|",
+            *markdown_table(variants, VARIANT_COLUMNS, ("method", "variant")),
         ]
-        lines += ["| " + " | ".join(_cell(key, row[key]) for key, _ in VARIANT_COLUMNS) + " |" for row in variants]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

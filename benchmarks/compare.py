@@ -12,7 +12,8 @@ log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from 
 row starts from it (``--model_name_or_path <output_dir>/teacher``), and the distilled rows also learn from it
 (``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained again, so an interrupted
 comparison resumes where it stopped; delete a row's folder to train it again (after changing its recipe, say).
-At the end ``<output_dir>`` gets RESULTS.md, results.csv and results.png.
+At the end ``<output_dir>`` gets RESULTS.md, results.csv and results.png; rows run with ``--prune_vocab``,
+``--export_onnx`` or ``--quantize`` add a deployment-variants table to RESULTS.md and variants.csv.
 """
 
 from __future__ import annotations
@@ -385,8 +386,9 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
         variants = found[name].get("variants") or {}
         own = variants.get("fp32", {})
         pruned = "vocab_pruned" in variants
-        for key, entry in variants.items():
-            label = VARIANT_LABELS.get(key, key)
+        ordered = sorted(variants, key=lambda key: list(VARIANT_LABELS).index(key) if key in VARIANT_LABELS else 99)
+        for key in ordered:  # the order they are made in (results.json sorts its keys)
+            entry, label = variants[key], VARIANT_LABELS.get(key, key)
             if pruned and key in ("onnx", "onnx_int8", "torch_int8"):
                 label += " (pruned vocabulary)"
             f1, speed = entry.get("test_f1"), entry.get("test_samples_per_second")

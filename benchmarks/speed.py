@@ -76,9 +76,16 @@ class OnnxVariant:
     """An ONNX file of a trained row, timed like the PyTorch models: ``model(**inputs)`` runs the session."""
 
     def __init__(self, path: Path, source: nn.Module):
+        import onnxruntime
+
         from export.onnx_pipeline import OnnxTokenClassifier
 
-        self.classifier = OnnxTokenClassifier(str(path), source.config)
+        # As many threads as torch, and none left spinning after a call: ONNX Runtime's idle threads busy-wait by
+        # default, which would slow the PyTorch model that runs next in turn.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.classifier = OnnxTokenClassifier(str(path), source.config, session_options=options)
         self.config = source.config
         self.source_parameters = unique_parameters(source)  # the same weights as its PyTorch model
 
@@ -135,10 +142,12 @@ def load_trained_models(models_dir: Path, variants: bool = False) -> tuple[dict[
             models[f"{name}/vocab_pruned"] = (pruned, describe(pruned) + ", pruned vocabulary")
             tokenizers[f"{name}/vocab_pruned"] = pruned_dir
         onnx_dir = folders[name] / "onnx"
-        source = pruned if (pruned_dir / "config.json").is_file() else model  # the run exports the pruned model
+        source, settings = model, describe(model)
+        if (pruned_dir / "config.json").is_file():  # the run exported the pruned model
+            source, settings = pruned, models[f"{name}/vocab_pruned"][1]
         for file_name, label in (("model.onnx", "onnx fp32"), ("model_int8.onnx", "onnx int8")):
             if (onnx_dir / file_name).is_file():
-                models[f"{name}/{label}"] = (OnnxVariant(onnx_dir / file_name, source), describe(source))
+                models[f"{name}/{label}"] = (OnnxVariant(onnx_dir / file_name, source), settings)
                 tokenizers[f"{name}/{label}"] = onnx_dir
     return models, tokenizers
 

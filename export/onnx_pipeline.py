@@ -29,11 +29,13 @@ class OnnxTokenClassifier:
     device = torch.device("cpu")
     dtype = torch.float32
 
-    def __init__(self, onnx_path: str, config: PreTrainedConfig | None = None, providers=None):
+    def __init__(self, onnx_path: str, config: PreTrainedConfig | None = None, providers=None,
+                 session_options=None):
         _, onnxruntime = require_onnx()
         if not os.path.isfile(onnx_path):
             raise FileNotFoundError(f"{onnx_path}: no such ONNX file")
-        self.session = onnxruntime.InferenceSession(onnx_path, providers=providers or ["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(onnx_path, session_options,
+                                                    providers=providers or ["CPUExecutionProvider"])
         metadata = self.session.get_modelmeta().custom_metadata_map
         if config is None:
             if "id2label" not in metadata:

@@ -76,9 +76,10 @@ class OnnxVariant:
     """An ONNX file of a trained row, timed like the PyTorch models: ``model(**inputs)`` runs the session."""
 
     def __init__(self, path: Path, source: nn.Module):
-        import onnxruntime
-
+        from export.onnx_export import require_onnx
         from export.onnx_pipeline import OnnxTokenClassifier
+
+        _, onnxruntime = require_onnx()
 
         # As many threads as torch, and none left spinning after a call: ONNX Runtime's idle threads busy-wait by
         # default, which would slow the PyTorch model that runs next in turn.

@@ -79,6 +79,9 @@ ROWS = (
         "pruned vocabulary, E=64, one shared rank-96 layer, KD + hidden MSE", source=PRUNED),
     Row("best10_low_rank", f"--model_type low_rank --rank 16 --embedding_size 64 {COMBO}", True,
         "pruned vocabulary, E=64, rank-16 layers, KD + hidden MSE", source=PRUNED),
+    # Sized so that its int8 ONNX file is 20× smaller on disk than the fp32 teacher (MiniLM: 4.4 MB, 90.3 MB).
+    Row("best_int8_20x", f"--model_type low_rank --rank 38 --embedding_size 128 {COMBO}", True,
+        "pruned vocabulary, E=128, rank-38 layers, KD + hidden MSE", source=PRUNED),
 )
 ROW_NAMES = tuple(row.name for row in ROWS)
 DISTILLATION_FLAGS = "--temperature 2.0 --alpha 0.5"

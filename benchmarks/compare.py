@@ -318,11 +318,17 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
 # Tables
 
 
+def results_files(output_dir: str | Path) -> dict[str, Path]:
+    """Each row folder's results.json, in table order, then any other folder's by name."""
+    found = {path.parent.name: path for path in Path(output_dir).glob("*/results.json")}
+    names = [name for name in ROW_NAMES if name in found] + sorted(set(found) - set(ROW_NAMES))
+    return {name: found[name] for name in names}
+
+
 def collect_rows(output_dir: str | Path) -> list[dict]:
     """One dict per row folder with a results.json (table order, then any other folder), ready for the tables."""
-    output_dir = Path(output_dir)
-    found = {path.parent.name: path for path in output_dir.glob("*/results.json")}
-    names = [name for name in ROW_NAMES if name in found] + sorted(set(found) - set(ROW_NAMES))
+    found = results_files(output_dir)
+    names = list(found)
     results = {name: json.loads(found[name].read_text()) for name in names}
     teacher = results.get("teacher", {})
     teacher_params, teacher_f1 = teacher.get("num_parameters"), teacher.get("test_f1")
@@ -379,14 +385,13 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
     from export.evaluate_variants import weights_size_bytes
 
     output_dir = Path(output_dir)
-    found = {path.parent.name: json.loads(path.read_text()) for path in output_dir.glob("*/results.json")}
-    names = [name for name in ROW_NAMES if name in found] + sorted(set(found) - set(ROW_NAMES))
+    found = {name: json.loads(path.read_text()) for name, path in results_files(output_dir).items()}
     teacher_bytes = (found.get("teacher") or {}).get("fp32_size_bytes")
     if teacher_bytes is None and (output_dir / "teacher").is_dir():
         teacher_bytes = weights_size_bytes(str(output_dir / "teacher")) or None
     rows = []
-    for name in names:
-        variants = found[name].get("variants") or {}
+    for name, results in found.items():
+        variants = results.get("variants") or {}
         own = variants.get("fp32", {})
         pruned = "vocab_pruned" in variants
         ordered = sorted(variants, key=lambda key: list(VARIANT_LABELS).index(key) if key in VARIANT_LABELS else 99)
@@ -395,17 +400,16 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
             if pruned and key in ("onnx", "onnx_int8", "torch_int8"):
                 label += " (pruned vocabulary)"
             f1, speed = entry.get("test_f1"), entry.get("test_samples_per_second")
+            own_f1, own_speed = own.get("test_f1"), own.get("test_samples_per_second")
             rows.append({
                 "method": name,
                 "variant": label,
                 "size_mb": entry["size_bytes"] / 1e6,
                 "disk_ratio": teacher_bytes / entry["size_bytes"] if teacher_bytes else None,
                 "test_f1": f1,
-                "f1_change": 100 * (f1 - own["test_f1"]) if f1 is not None and own.get("test_f1") is not None
-                else None,
+                "f1_change": 100 * (f1 - own_f1) if f1 is not None and own_f1 is not None else None,
                 "samples_per_second": speed,
-                "speed_ratio": speed / own["test_samples_per_second"] if speed and own.get("test_samples_per_second")
-                else None,
+                "speed_ratio": speed / own_speed if speed and own_speed else None,
             })
     return rows
 

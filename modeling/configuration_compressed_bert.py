@@ -12,6 +12,7 @@ from __future__ import annotations
 from transformers import BertConfig
 
 SHARE_MODES = ("attention", "attention_ffn")
+SHARE_DELTA_INITS = ("svd", "zero")  # relaxed sharing's starts for the per-layer corrections
 # BERT's names for the six dense layers of an encoder layer, matched as name suffixes (peft's target_modules).
 DEFAULT_LOW_RANK_TARGETS = (
     "attention.self.query",
@@ -32,7 +33,17 @@ class CompressedBertConfig(BertConfig):
         `"attention"`: one self-attention block serves every layer; `"attention_ffn"`: one whole transformer
         layer is applied `num_hidden_layers` times. `None` shares nothing.
     share_init (`str`):
-        How the shared weights were initialized from the source model (`"mean"` or `"layer:K"`); a record only.
+        How the shared weights were initialized from the source model (`"mean"` or `"layer:K"`, K counted within
+        each group's run of layers); a record only.
+    num_shared_groups (`int`):
+        ALBERT's layer groups: G shared modules, group g serving the contiguous run of layers
+        `g*N/G ... (g+1)*N/G - 1` (layer i uses group `i * G // N`). Must divide `num_hidden_layers`; 1 is one
+        shared module, N with `"attention_ffn"` is plain BERT.
+    share_delta_rank (`int`):
+        Relaxed sharing (Bae et al., 2024): with R > 0 every shared dense weight W serves layer i as
+        `W x + B_i (A_i x) + b_i`, with rank-R A_i, B_i, and per-layer biases and LayerNorms. 0 is plain sharing.
+    share_delta_init (`str`, *optional*):
+        How the corrections started (`"svd"` of W_source_i - W_shared, or `"zero"`: B_i = 0); a record only.
     low_rank_ranks (`dict[str, int]`, *optional*):
         Encoder dense layers stored as low-rank pairs, by module name under the base model, with their rank.
         Filled in when a model is built from a source BERT (fixed rank or spectral-energy rule).
@@ -50,6 +61,9 @@ class CompressedBertConfig(BertConfig):
     embedding_size: int | None = None
     share_mode: str | None = None
     share_init: str | None = None
+    num_shared_groups: int = 1
+    share_delta_rank: int = 0
+    share_delta_init: str | None = None
     low_rank_ranks: dict | None = None
 
     def __post_init__(self, **kwargs):
@@ -64,6 +78,10 @@ class CompressedBertConfig(BertConfig):
             methods.append("factorized_embeddings")
         if self.share_mode is not None:
             methods.append(f"shared_{self.share_mode}")
+        if self.num_shared_groups > 1:
+            methods.append("layer_groups")
+        if self.share_delta_rank:
+            methods.append("relaxed_sharing")
         if self.low_rank_ranks:
             methods.append("low_rank")
         return methods
@@ -78,6 +96,19 @@ def check_compression_settings(config) -> None:
         )
     if config.share_mode is not None and config.share_mode not in SHARE_MODES:
         raise ValueError(f"share_mode={config.share_mode!r} is not one of {SHARE_MODES} (or None)")
+    n, groups, delta = config.num_hidden_layers, config.num_shared_groups, config.share_delta_rank
+    if not isinstance(groups, int) or not 1 <= groups <= n or n % groups:
+        raise ValueError(f"num_shared_groups={groups!r} must divide num_hidden_layers={n} (1 <= G <= {n})")
+    if groups > 1 and config.share_mode is None:
+        raise ValueError(f"num_shared_groups={groups} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
+    # the widest rank a correction of every shared dense layer can have: min(in, out) over them
+    limit = config.hidden_size if config.share_mode == "attention" else min(config.hidden_size, config.intermediate_size)
+    if not isinstance(delta, int) or not 0 <= delta <= limit:
+        raise ValueError(f"share_delta_rank={delta!r} must be an integer between 0 and min(in, out)={limit}")
+    if delta and config.share_mode is None:
+        raise ValueError(f"share_delta_rank={delta} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
+    if config.share_delta_init not in (None,) + SHARE_DELTA_INITS:
+        raise ValueError(f"share_delta_init={config.share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
     for name, rank in (config.low_rank_ranks or {}).items():
         if not isinstance(rank, int) or rank < 1:
             raise ValueError(f"low_rank_ranks[{name!r}]={rank!r} must be a positive integer")

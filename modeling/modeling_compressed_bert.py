@@ -26,6 +26,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertPreTraine
 
 from .configuration_compressed_bert import (
     DEFAULT_LOW_RANK_TARGETS,
+    SHARE_DELTA_INITS,
     CompressedBertConfig,
     FactorizedBertConfig,
     LowRankBertConfig,
@@ -33,7 +34,7 @@ from .configuration_compressed_bert import (
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
-from .shared_layers import DEFAULT_SHARE_INIT, SharedBertEncoder, load_shared_from_layers, parse_share_init
+from .shared_layers import DEFAULT_SHARE_DELTA_INIT, DEFAULT_SHARE_INIT, SharedBertEncoder, load_shared_from_layers, parse_share_init
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +157,16 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         rank: int | None = None,
         rank_energy: float | None = None,
         target_modules=DEFAULT_LOW_RANK_TARGETS,
+        num_shared_groups: int = 1,
+        share_delta_rank: int = 0,
+        share_delta_init: str = DEFAULT_SHARE_DELTA_INIT,
     ) -> "CompressedBertForTokenClassification":
         """Build the compressed model from a ``BertModel`` or ``BertForTokenClassification``.
 
         Settings left at None take the preset's default (``SharedBert*`` shares attention+FFN, ``FactorizedBert*``
-        uses E=128). Every source tensor is copied, decomposed or deliberately dropped; anything else is an error.
+        uses E=128). ``num_shared_groups`` and ``share_delta_rank`` (relaxed sharing, started by
+        ``share_delta_init``) need a sharing type. Every source tensor is copied, decomposed or deliberately
+        dropped; anything else is an error.
         """
         if getattr(getattr(source, "config", None), "model_type", None) != "bert":
             raise ValueError(
@@ -173,14 +179,18 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
             settings["embedding_size"] = embedding_size
         if share is not None:
             settings["share_mode"] = share
+        settings.update(num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank)
+        if share_delta_rank:
+            if share_delta_init not in SHARE_DELTA_INITS:
+                raise ValueError(f"share_delta_init={share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
+            settings["share_delta_init"] = share_delta_init
         skip = {"model_type", "architectures", "auto_map", "transformers_version", "_name_or_path", "dtype"}
         base = {k: v for k, v in source.config.to_dict().items() if k not in skip}
         config = cls.config_class(**base, **settings)
         if cls is LowRankBertForTokenClassification and rank is None and rank_energy is None:
             raise ValueError("LowRankBertForTokenClassification.from_bert needs rank=... or rank_energy=...")
-        chosen = None
         if config.share_mode is not None:
-            chosen = parse_share_init(share_init, config.num_hidden_layers)
+            parse_share_init(share_init, config.num_hidden_layers // config.num_shared_groups)  # K within a run
             config.share_init = share_init
         model = cls(config)
 
@@ -193,24 +203,19 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         else:
             model.bert.embeddings.load_state_dict(source_bert.embeddings.state_dict())
             used |= {"embeddings." + k for k in source_bert.embeddings.state_dict()}
-        # Encoder layers: copied, averaged into a shared module, or one chosen layer shared.
+        # Encoder layers: copied, averaged into a shared module, or one chosen layer (per group) shared.
         source_layers = list(source_bert.encoder.layer)
-        used |= {"encoder.layer." + k for k in load_shared_from_layers(model.bert.encoder, source_layers, share_init)}
+        used_layers, dropped_layers = load_shared_from_layers(
+            model.bert.encoder, source_layers, share_init, share_delta_init)
+        used |= {"encoder.layer." + k for k in used_layers}
         used = {prefix + k for k in used}
         # The classification head, when the source has one with the same labels.
         if hasattr(source, "classifier") and source.classifier.out_features == config.num_labels:
             model.classifier.load_state_dict(source.classifier.state_dict())
             used |= {"classifier.weight", "classifier.bias"}
         dropped = {k for k in source_state if ".pooler." in "." + k or k.startswith("classifier.")}
-        if chosen is not None:  # the shared part of the layers not chosen for sharing is deliberately left out
-            shared_part = "" if config.share_mode == "attention_ffn" else "attention."
-            dropped |= {
-                f"{prefix}encoder.layer.{i}.{key}"
-                for i, layer in enumerate(source_layers)
-                if i not in chosen
-                for key in layer.state_dict()
-                if key.startswith(shared_part)
-            }
+        # the shared part of the layers not chosen for sharing (per group) is deliberately left out
+        dropped |= {f"{prefix}encoder.layer.{k}" for k in dropped_layers}
         unaccounted = set(source_state) - used - dropped
         if unaccounted:
             raise RuntimeError(f"source tensors neither used nor deliberately dropped: {sorted(unaccounted)}")

@@ -15,7 +15,7 @@ Relaxed sharing (``share_delta_rank`` R > 0): see ``relaxed_sharing``.
 
 Initialization from a source model (``share_init``), per group: ``"layer:K"`` copies the K-th layer of the run
 (the default, ``layer:1``);
-``"mean"`` averages the source layers' weights. See ``load_shared_from_layers``.
+``"mean"`` averages the run's layers. See ``load_shared_from_layers``.
 """
 
 from __future__ import annotations

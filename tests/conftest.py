@@ -73,6 +73,11 @@ TINY_MODEL_BUILDERS = {
     "low_rank": lambda teacher: _modeling().LowRankBertForTokenClassification.from_bert(teacher, rank=8),
     "combined": lambda teacher: _modeling().CompressedBertForTokenClassification.from_bert(
         teacher, embedding_size=16, share="attention_ffn", rank=8),
+    # relaxed sharing (per-layer rank-4 corrections, svd start) and layer groups (one shared layer per layer here)
+    "relaxed": lambda teacher: _modeling().SharedBertForTokenClassification.from_bert(
+        teacher, share="attention_ffn", share_init="mean", share_delta_rank=4, share_delta_init="svd"),
+    "grouped": lambda teacher: _modeling().SharedBertForTokenClassification.from_bert(
+        teacher, share="attention_ffn", num_shared_groups=2, share_init="layer:0"),
 }
 
 

@@ -140,11 +140,15 @@ def test_export_of_a_folder_without_a_model(tmp_path):
         export_onnx(str(tmp_path), str(tmp_path / "model.onnx"))
 
 
-def test_quantize_dynamic_torch(saved):
-    model = AutoModelForTokenClassification.from_pretrained(saved("low_rank")).eval()
+@pytest.mark.parametrize("kind", ["low_rank", "relaxed"])
+def test_quantize_dynamic_torch(saved, kind):
+    model = AutoModelForTokenClassification.from_pretrained(saved(kind)).eval()
     quantized = quantize_dynamic_torch(model)
     assert type(model.classifier) is torch.nn.Linear  # the original is left as it was
     assert type(quantized.classifier).__module__.startswith("torch.ao.nn.quantized")
+    if kind == "relaxed":  # a relaxed layer runs the quantized shared weight, not the float original it was built on
+        shared = quantized.bert.encoder.layer[0].attention.self.query.shared
+        assert type(shared).__module__.startswith("torch.ao.nn.quantized")
     input_ids, attention_mask, _ = padded_batch()
     with torch.no_grad():
         expected = model(input_ids=input_ids, attention_mask=attention_mask).logits.argmax(-1)

@@ -63,6 +63,14 @@ MODEL_TYPES = {
     # a preset class may combine methods too: it keeps its own model_type
     "factorized_shared_attention_energy": (
         FactorizedBertForTokenClassification, dict(embedding_size=8, share="attention", rank_energy=0.9)),
+    # relaxed sharing: the mean start leaves every layer a nonzero residual, so every correction trains at once
+    "relaxed_shared_ffn": (SharedBertForTokenClassification, dict(
+        share="attention_ffn", share_init="mean", share_delta_rank=4, share_delta_init="svd")),
+    # two groups of the two tiny layers: plain BERT's layers, so E=16 is what compresses it
+    "factorized_grouped_shared_ffn": (SharedBertForTokenClassification, dict(
+        share="attention_ffn", num_shared_groups=2, share_init="layer:0", embedding_size=16)),
+    "factorized_relaxed_attention_low_rank": (CompressedBertForTokenClassification, dict(
+        embedding_size=16, share="attention", share_init="mean", share_delta_rank=4, share_delta_init="svd", rank=4)),
 }
 BATCH, LENGTH = 2, 7
 NER_TEXT = "the bank said rain moved to the lake port"
@@ -173,13 +181,14 @@ def test_save_and_reload_with_auto_classes(name, saved):
     base_class, head_class = _FAMILIES[config_class]
     assert type(model) is head_class
     assert {"modeling_compressed_bert.py", "configuration_compressed_bert.py", "factorized_embeddings.py",
-            "low_rank.py", "shared_layers.py", "model.safetensors"} <= {p.name for p in folder.iterdir()}
+            "low_rank.py", "shared_layers.py", "relaxed_sharing.py", "model.safetensors"} <= {p.name for p in folder.iterdir()}
     assert set(json.loads((folder / "config.json").read_text())["auto_map"]) == {
         "AutoConfig", "AutoModel", "AutoModelForTokenClassification"}
 
     config = AutoConfig.from_pretrained(folder)
     assert type(config) is config_class
-    for field in ("embedding_size", "share_mode", "share_init", "low_rank_ranks"):
+    for field in ("embedding_size", "share_mode", "share_init", "low_rank_ranks", "num_shared_groups",
+                  "share_delta_rank", "share_delta_init"):
         assert getattr(config, field) == getattr(model.config, field), field
 
     reloaded = AutoModelForTokenClassification.from_pretrained(folder).eval()
@@ -400,8 +409,13 @@ def test_meta_device_counts_match_real_counts():
 @pytest.mark.parametrize("where", ["bert", "bert.embeddings", "bert.encoder.layer.1.output",
                                    "bert.encoder.layer.1.attention.self"])
 @pytest.mark.parametrize("settings", [dict(), dict(embedding_size=8), dict(share="attention"),
-                                      dict(share="attention_ffn"), dict(share="attention_ffn", share_init="layer:1")],
-                         ids=["plain", "factorized", "shared_attention", "shared_ffn_mean", "shared_ffn_layer1"])
+                                      dict(share="attention_ffn"), dict(share="attention_ffn", share_init="layer:1"),
+                                      dict(share="attention_ffn", share_delta_rank=4, share_delta_init="svd"),
+                                      dict(share="attention", share_delta_rank=4, share_delta_init="zero",
+                                           share_init="layer:1"),
+                                      dict(share="attention_ffn", num_shared_groups=2, share_init="layer:0")],
+                         ids=["plain", "factorized", "shared_attention", "shared_ffn_mean", "shared_ffn_layer1",
+                              "relaxed_svd", "relaxed_attention_zero", "grouped"])
 def test_from_bert_rejects_a_source_tensor_it_would_lose(where, settings):
     source = make_tiny_bert()
     source.get_submodule(where).register_parameter("extra", nn.Parameter(torch.zeros(3)))

@@ -54,7 +54,24 @@ class CompressionArguments:
     )
     share_init: str = field(
         default="layer:1",  # modeling.shared_layers.DEFAULT_SHARE_INIT, chosen on validation (see there)
-        metadata={"help": "Shared weights start as one source layer ('layer:K') or their mean ('mean')."},
+        metadata={"help": "Shared weights start as one source layer ('layer:K') or their mean ('mean'); with "
+                          "--num_shared_groups, K counts within each group's run and 'mean' averages the run."},
+    )
+    # Layer groups and relaxed sharing (modeling/shared_layers.py, modeling/relaxed_sharing.py).
+    num_shared_groups: int = field(
+        default=1,
+        metadata={"help": "Shared modules (ALBERT's groups), each serving a contiguous run of layers; must divide "
+                          "the number of layers. 1: one shared module; the number of layers: plain BERT."},
+    )
+    share_delta_rank: int = field(
+        default=0,
+        metadata={"help": "Relaxed sharing: each layer adds a rank-R correction B_i A_i to every shared dense "
+                          "weight, with its own biases and LayerNorms. 0: plain sharing. At most min(in, out)."},
+    )
+    share_delta_init: str = field(
+        default="zero",  # modeling.shared_layers.DEFAULT_SHARE_DELTA_INIT (see there)
+        metadata={"help": "Start of the corrections: 'zero' (B_i = 0: exactly plain sharing) or 'svd' (truncated "
+                          "SVD of each layer's residual W_i - W_shared).", "choices": ["zero", "svd"]},
     )
     rank: int | None = field(default=None, metadata={"help": "Rank of every low-rank pair."})
     rank_energy: float | None = field(
@@ -146,6 +163,14 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
         raise ValueError("--model_type low_rank needs --rank N or --rank_energy F")
     if compression_args.rank is not None and compression_args.rank_energy is not None:
         raise ValueError("give only one of --rank and --rank_energy")
+    for flag, plain in (("share_delta_rank", 0), ("num_shared_groups", 1)):
+        value = getattr(compression_args, flag)
+        if value != plain and model_args.model_type not in ("shared_attn", "shared_ffn"):
+            raise ValueError(f"--{flag} {value} needs a sharing type: --model_type shared_attn or shared_ffn")
+    if compression_args.share_delta_rank < 0:
+        raise ValueError(f"--share_delta_rank {compression_args.share_delta_rank} must be between 0 and min(in, out)")
+    if compression_args.num_shared_groups < 1:
+        raise ValueError(f"--num_shared_groups {compression_args.num_shared_groups} must be at least 1")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -232,15 +257,23 @@ def _compress(source, c, kind):
         cls = modeling.FactorizedBertForTokenClassification
     else:
         cls = modeling.LowRankBertForTokenClassification
-    return cls.from_bert(
-        source,
-        embedding_size=c.embedding_size,
-        share=share,
-        share_init=c.share_init,
-        rank=c.rank,
-        rank_energy=c.rank_energy,
-        target_modules=c.target_modules or modeling.DEFAULT_LOW_RANK_TARGETS,
-    )
+    try:
+        return cls.from_bert(
+            source,
+            embedding_size=c.embedding_size,
+            share=share,
+            share_init=c.share_init,
+            rank=c.rank,
+            rank_energy=c.rank_energy,
+            target_modules=c.target_modules or modeling.DEFAULT_LOW_RANK_TARGETS,
+            num_shared_groups=c.num_shared_groups,
+            share_delta_rank=c.share_delta_rank,
+            share_delta_init=c.share_delta_init,
+        )
+    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
+        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
+            raise ValueError(f"--{err}") from None
+        raise
 
 
 def compression_settings(model, compression_args, model_type) -> dict:
@@ -249,7 +282,9 @@ def compression_settings(model, compression_args, model_type) -> dict:
     if getattr(config, "embedding_size", None):
         settings["embedding_size"] = config.embedding_size
     if getattr(config, "share_mode", None):
-        settings.update(share_mode=config.share_mode, share_init=config.share_init)
+        settings.update(share_mode=config.share_mode, share_init=config.share_init,
+                        num_shared_groups=config.num_shared_groups, share_delta_rank=config.share_delta_rank,
+                        share_delta_init=config.share_delta_init)
     if getattr(config, "low_rank_ranks", None):
         ranks = list(config.low_rank_ranks.values())
         settings.update(

@@ -178,6 +178,17 @@ def bad_inputs(tmp_path_factory):
         "config_not_mapping": ([write_lines(root / "list.yaml", ["- teacher"])], ["list.yaml: the file must hold"]),
         "low_rank_without_rank": (files() + ["--model_type", "low_rank"], ["--rank"]),
         "zero_samples": (files() + ["--max_train_samples", "0"], ["--max_train_samples 0"]),
+        "delta_rank_without_sharing": (files() + ["--model_type", "low_rank", "--rank", "4", "--share_delta_rank",
+                                                  "4"], ["--share_delta_rank 4 needs a sharing type"]),
+        "delta_rank_too_high": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "33"],
+                                ["--share_delta_rank=33", "min(in, out)=32"]),
+        "delta_rank_negative": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "-1"],
+                                ["--share_delta_rank -1", "between 0 and"]),
+        "groups_do_not_divide": (files() + ["--model_type", "shared_attn", "--num_shared_groups", "3"],
+                                 ["--num_shared_groups=3 must divide num_hidden_layers=2"]),
+        "groups_without_sharing": (files() + ["--num_shared_groups", "2"], ["--num_shared_groups 2 needs a sharing"]),
+        "delta_init_unknown": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "4",
+                                          "--share_delta_init", "lora"], ["--share_delta_init", "lora"]),
     }
 
 
@@ -193,7 +204,8 @@ def check_one_error(stderr: str, expected: list[str]) -> None:
     "case",
     ["missing_file", "empty_file", "single_column", "unknown_test_tag", "teacher_labels", "model_type",
      "low_rank_without_rank", "zero_samples", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
-     "config_not_mapping"],
+     "config_not_mapping", "delta_rank_without_sharing", "delta_rank_too_high", "delta_rank_negative",
+     "groups_do_not_divide", "groups_without_sharing", "delta_init_unknown"],
 )
 def test_bad_input_exits_2_with_one_message(bad_inputs, case, tmp_path, monkeypatch, capsys):
     argv, expected = bad_inputs[case]
@@ -222,6 +234,22 @@ def test_bad_input_from_the_real_command_line(bad_inputs, tmp_path):
 
 
 def test_share_init_default_is_the_one_chosen_in_modeling():
-    from modeling.shared_layers import DEFAULT_SHARE_INIT
+    from modeling.shared_layers import DEFAULT_SHARE_DELTA_INIT, DEFAULT_SHARE_INIT
 
     assert run_ner_compress.CompressionArguments().share_init == DEFAULT_SHARE_INIT
+    assert run_ner_compress.CompressionArguments().share_delta_init == DEFAULT_SHARE_DELTA_INIT
+
+
+def test_relaxed_grouped_distilled_run_records_its_sharing(tiny_bert_dir, tmp_path):
+    output_dir = tmp_path / "relaxed"
+    results = run_ner_compress.main(demo_args(
+        tiny_bert_dir, output_dir, "--model_type", "shared_ffn", "--num_shared_groups", "2", "--share_init", "mean",
+        "--share_delta_rank", "4", "--share_delta_init", "svd", "--embedding_size", "16",
+        "--teacher_name_or_path", str(tiny_bert_dir), "--max_steps", "1", "--save_strategy", "no"))
+    compression = results["compression"]
+    assert compression["num_shared_groups"] == 2 and compression["share_delta_rank"] == 4
+    assert compression["share_delta_init"] == "svd" and compression["share_init"] == "mean"
+    assert {"layer_groups", "relaxed_sharing", "factorized_embeddings"} <= set(compression["methods"])
+    with open(output_dir / "config.json") as f:
+        config = json.load(f)
+    assert (config["num_shared_groups"], config["share_delta_rank"], config["share_delta_init"]) == (2, 4, "svd")

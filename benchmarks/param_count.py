@@ -34,12 +34,14 @@ SHAPES = {
                            intermediate_size=1536),
 }
 NUM_LABELS = 9  # CoNLL-2003 in IOB2
-ROW_NAMES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn + factorized", "low_rank",
-             "low_rank (energy)", "student")
+ROW_NAMES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn + factorized",
+             "shared_ffn groups + factorized", "shared_ffn relaxed + factorized", "low_rank", "low_rank (energy)",
+             "student")
 
 
 def param_rows(shape: dict, embedding_size: int = 128, rank: int = 64, rank_energy: float | None = 0.5,
-               student_layers: int = 3, device: str = "meta", seed: int = 0) -> list[dict]:
+               student_layers: int = 3, device: str = "meta", seed: int = 0, groups: int = 2,
+               delta_rank: int = 8) -> list[dict]:
     """One row per model type (``ROW_NAMES``): unique parameters and compression ratio against the teacher.
 
     ``rank_energy=None`` leaves out the energy row. ``device="cpu"`` builds everything with real weights
@@ -57,6 +59,13 @@ def param_rows(shape: dict, embedding_size: int = 128, rank: int = 64, rank_ener
             "shared_ffn": ("share=attention_ffn", lambda: compressed.from_bert(teacher, share="attention_ffn")),
             "shared_ffn + factorized": (f"share=attention_ffn, E={embedding_size}", lambda: compressed.from_bert(
                 teacher, share="attention_ffn", embedding_size=embedding_size)),
+            "shared_ffn groups + factorized": (
+                f"share=attention_ffn, G={groups}, E={embedding_size}", lambda: compressed.from_bert(
+                    teacher, share="attention_ffn", num_shared_groups=groups, share_init="layer:0",
+                    embedding_size=embedding_size)),
+            "shared_ffn relaxed + factorized": (
+                f"share=attention_ffn, R={delta_rank}, E={embedding_size}", lambda: compressed.from_bert(
+                    teacher, share="attention_ffn", share_delta_rank=delta_rank, embedding_size=embedding_size)),
             "low_rank": (f"rank={rank}", lambda: compressed.from_bert(teacher, rank=rank)),
             "low_rank (energy)": (f"rank_energy={rank_energy}", lambda: _energy_model(teacher, rank_energy, seed)),
             "student": (f"{student_layers} layers", lambda: modeling.build_student(teacher, student_layers)),

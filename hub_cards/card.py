@@ -310,6 +310,14 @@ def _describe_method(method: str, settings: dict) -> str:
         init = settings.get("share_init")
         init_text = "the mean of the source layers" if init == "mean" else f"source layer {str(init).split(':')[-1]}"
         return f"**Cross-layer parameter sharing**: one copy of {what} serves every layer, initialized as {init_text}."
+    if method == "layer_groups":
+        return (f"**Layer groups** (as in ALBERT): {settings.get('num_shared_groups')} shared modules, each serving "
+                f"a contiguous run of layers and initialized from its own run.")
+    if method == "relaxed_sharing":
+        start = ("B_i = 0, so it started exactly as plain sharing" if settings.get("share_delta_init") == "zero"
+                 else "initialized by the truncated SVD of each layer's residual against the shared weight")
+        return (f"**Relaxed sharing** (Bae et al., 2024): every layer adds a rank-{settings.get('share_delta_rank')} "
+                f"correction to each shared dense weight, with its own biases and LayerNorms; {start}.")
     if method == "low_rank":
         rule = (f"rank {settings['rank']}" if settings.get("rank") is not None
                 else f"the rank keeping {settings.get('rank_energy')} of each layer's spectral energy")

@@ -232,7 +232,9 @@ def cache_key(teacher, tokenizer, paths: list[str], max_seq_length: int, max_tra
         add(f"param {name} {tuple(tensor.shape)} {tensor.dtype}", flat.view(torch.uint8).numpy().tobytes())
     id2label = {int(k): v for k, v in teacher.config.id2label.items()}
     add("id2label", json.dumps(id2label, sort_keys=True).encode())
-    add("tokenizer", tokenizer.backend_tokenizer.to_str().encode())  # vocabulary, normalizer, pre-tokenizer
+    # Vocabulary, normalizer, pre-tokenizer; not the padding and truncation that the last call happened to set.
+    state = {k: v for k, v in json.loads(tokenizer.backend_tokenizer.to_str()).items() if k not in ("padding", "truncation")}
+    add("tokenizer", json.dumps(state, sort_keys=True).encode())
     add("files", json.dumps([os.path.basename(p) for p in paths]).encode())
     for path in paths:
         file_digest = hashlib.sha256()

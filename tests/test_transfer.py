@@ -11,6 +11,8 @@ import copy
 import gzip
 import json
 import logging
+import math
+import os
 import sys
 
 import pytest
@@ -398,3 +400,73 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
             assert transfer_args.transfer_file == [str(transfer_file)] and transfer_args.max_transfer_samples == 100
     with pytest.raises(SystemExit):
         compare.parse_args(["--output_dir", str(tmp_path), "--rows", "best_shared_tr"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Several processes
+
+
+def distil_with_transfer(model_dir: str, transfer_path: str, cache_dir: str, result_file: str) -> None:
+    """Two epochs over 4 labelled + 4 transfer sentences, 4 rows per step in all, the cache filled by process 0."""
+    from transformers import AutoTokenizer
+
+    from trainers.transfer import TransferArguments, prepare_transfer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    teacher, student = no_dropout_bert(seed=1), no_dropout_bert(seed=2)
+    args = training_args(os.path.join(os.path.dirname(result_file), "out"), num_train_epochs=2, learning_rate=1e-2)
+    args.per_device_train_batch_size = 4 // args.world_size
+    setup = prepare_transfer(TransferArguments(transfer_file=[transfer_path], transfer_cache_dir=cache_dir),
+                             teacher, model_dir, tokenizer, labelled_features(tokenizer, 4), 64, args)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=setup.dataset,
+                                  data_collator=setup.collator, callbacks=[setup.callback])
+    trainer.train()
+    seen = trainer.accelerator.reduce(trainer.sentences_seen, "sum").tolist()
+    if trainer.is_world_process_zero():
+        torch.save({"world_size": args.world_size, "seen": seen, "logs": training_logs(trainer),
+                    "epoch": setup.dataset.epoch}, result_file)
+
+
+def training_logs(trainer) -> list[dict]:
+    return [entry for entry in trainer.state.log_history if "loss" in entry]
+
+
+def launched_with_transfer(*args) -> None:
+    from accelerate.state import AcceleratorState
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # as in test_distillation: a forked child must not start OpenMP threads
+    torch.set_num_threads(1)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    distil_with_transfer(*args)
+
+
+def test_two_cpu_processes_train_on_the_transfer_set(tmp_path, transfer_file):
+    from accelerate import debug_launcher
+
+    make_tiny_bert(tmp_path / "tiny-bert")
+    (tmp_path / "two").mkdir()
+    debug_launcher(launched_with_transfer, num_processes=2, args=(
+        str(tmp_path / "tiny-bert"), str(transfer_file), str(tmp_path / "cache"), str(tmp_path / "two" / "r.pt")))
+    two = torch.load(tmp_path / "two" / "r.pt", weights_only=False)
+    assert two["world_size"] == 2 and two["seen"] == [8, 8] and two["epoch"] == 1
+    assert len(two["logs"]) == 4 and all(math.isfinite(entry["loss"]) for entry in two["logs"])
+    assert any("loss_kl_transfer" in entry for entry in two["logs"])
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
+
+
+def test_a_batch_of_labelled_rows_from_the_mix_is_still_a_transfer_batch(tokenizer, tmp_path, transfer_file):
+    """Every training batch carries the transfer keys, so that every process logs the same loss parts."""
+    teacher, student = no_dropout_bert(seed=1), no_dropout_bert(seed=2)
+    sentences = read_transfer_sentences([str(transfer_file)], tokenizer)
+    targets = compute_word_logits(teacher, tokenizer, sentences, 64)
+    dataset = TransferMixDataset(labelled_features(tokenizer, 3), TransferPool.build(sentences, targets, tokenizer, 64))
+    collator = TransferCollator(tokenizer, num_labels=len(LABELS))
+    batch = collator([dataset[i] for i in range(3)])
+    assert batch["is_transfer"].tolist() == [False] * 3 and torch.isnan(batch["teacher_logits"]).all()
+    assert "is_transfer" not in collator(labelled_features(tokenizer, 2))  # evaluation batches stay plain
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path))
+    plain = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path))
+    loss = trainer.compute_loss(student.train(), dict(batch))
+    reference = plain.compute_loss(student, {k: v for k, v in batch.items() if k not in ("teacher_logits", "is_transfer")})
+    torch.testing.assert_close(loss, reference)
+    assert torch.isnan(trainer._loss_parts["loss_kl_transfer"][-1])

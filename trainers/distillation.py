@@ -212,10 +212,12 @@ class DistillationTrainer(Trainer):
         if labelled.any():
             soft = distillation_kl(outputs.logits[labelled], teacher_outputs.logits[own], labels[labelled],
                                    args.temperature)
-        targets = teacher_outputs.logits[~own] if live and is_transfer.any() else cached[is_transfer]  # (B_t, T, C)
-        transfer_mask = torch.isfinite(cached[is_transfer][..., 0])  # (B_t, T): word starts with a target
-        soft_transfer = masked_kl(outputs.logits[is_transfer], targets.to(outputs.logits.dtype), transfer_mask,
-                                  args.temperature)
+        soft_transfer = outputs.logits.sum() * 0.0
+        if is_transfer.any():
+            targets = teacher_outputs.logits[~own] if live else cached[is_transfer]  # (B_t, T, C)
+            transfer_mask = torch.isfinite(cached[is_transfer][..., 0])  # (B_t, T): word starts with a target
+            soft_transfer = masked_kl(outputs.logits[is_transfer], targets.to(outputs.logits.dtype), transfer_mask,
+                                      args.temperature)
         loss = (args.alpha * hard + (1 - args.alpha) * soft
                 + self.transfer_kl_weight * (1 - args.alpha) * soft_transfer)
         self._loss_parts["loss_ce"].append(hard.detach() if has_labels else nan)

@@ -439,8 +439,8 @@ class TransferMixDataset(torch.utils.data.Dataset):
         return (self.epoch * self.num_transfer + index - len(self.labelled)) % len(self.pool)
 
     def __getitem__(self, index: int) -> dict:
-        if index < len(self.labelled):
-            return self.labelled[index]
+        if index < len(self.labelled):  # marked, so that a batch of labelled rows only is still a training batch
+            return {**self.labelled[index], "teacher_logits": None}
         return self.pool.item(self.transfer_index(index))
 
 
@@ -461,16 +461,20 @@ class TransferEpochCallback(TrainerCallback):
 @dataclass
 class TransferCollator(DataCollatorForTokenClassification):
     """DataCollatorForTokenClassification, plus ``teacher_logits`` (B, T, C; NaN where there is no target) and
-    ``is_transfer`` (B,) when any row carries teacher logits. Labelled rows get all-NaN teacher logits."""
+    ``is_transfer`` (B,) for rows of a TransferMixDataset (every training batch, even one without transfer rows, so
+    that every process logs the same loss parts). Labelled rows get all-NaN teacher logits; evaluation features
+    (without the key) get a plain batch."""
+
+    num_labels: int | None = None  # C, for a batch with no transfer row
 
     def __call__(self, features, return_tensors=None):
-        logits = [feature.get("teacher_logits") for feature in features]
-        if all(item is None for item in logits):
+        if not any("teacher_logits" in feature for feature in features):
             return super().__call__(features, return_tensors)
+        logits = [feature.get("teacher_logits") for feature in features]
         stripped = [{k: v for k, v in feature.items() if k != "teacher_logits"} for feature in features]
         batch = super().__call__(stripped, return_tensors)
         batch_size, length = batch["input_ids"].shape
-        num_labels = next(item for item in logits if item is not None).shape[-1]
+        num_labels = next((item.shape[-1] for item in logits if item is not None), self.num_labels or 0)
         padded = torch.full((batch_size, length, num_labels), float("nan"))  # (B, T, C)
         for row, item in enumerate(logits):
             if item is None:
@@ -532,7 +536,7 @@ def prepare_transfer(transfer_args: TransferArguments, teacher, teacher_path: st
         "transfer_per_epoch": dataset.num_transfer,
         "transfer_cache_file": targets.path,
     }
-    collator = TransferCollator(tokenizer, pad_to_multiple_of=8)
+    collator = TransferCollator(tokenizer, pad_to_multiple_of=8, num_labels=teacher.config.num_labels)
     return TransferSetup(dataset, collator, TransferEpochCallback(dataset), info)
 
 

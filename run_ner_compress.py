@@ -114,9 +114,11 @@ def parse_args(argv: list[str] | None = None):
 
     from export.evaluate_variants import PostTrainingArguments
     from trainers import DistillationArguments
+    from trainers.transfer import TransferArguments
 
     parser = HfArgumentParser(
-        (ModelArguments, CompressionArguments, DataArguments, DistillationArguments, PostTrainingArguments)
+        (ModelArguments, CompressionArguments, DataArguments, DistillationArguments, PostTrainingArguments,
+         TransferArguments)
     )
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
@@ -350,8 +352,13 @@ def read_teacher_results(path: str | None) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Parse the command line (or ``argv``) and run; returns what was written to results.json."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    model_args, compression_args, data_args, training_args, post_args = parse_args(argv)
+    model_args, compression_args, data_args, training_args, post_args, transfer_args = parse_args(argv)
     apply_defaults(model_args, compression_args, data_args, training_args)
+    if transfer_args.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
+        if not model_args.teacher_name_or_path and model_args.model_type != "student":
+            raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")
+        if training_args.alpha == 1:
+            raise ValueError("--transfer_file with --alpha 1: the KL term, all a transfer sentence gives, has weight 0")
     push_to_hub = training_args.push_to_hub
     if push_to_hub:
         from hub_cards import push_problem
@@ -362,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
         # The Trainer would create the repo before training and push at every save, with its own card: instead,
         # push the finished folder once, after everything is saved locally.
         training_args.push_to_hub = False
-    results = run(model_args, compression_args, data_args, training_args, argv, post_args)
+    results = run(model_args, compression_args, data_args, training_args, argv, post_args, transfer_args)
     if push_to_hub and training_args.process_index == 0:
         from hub_cards import push_model_folder
 
@@ -371,7 +378,8 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-def run(model_args, compression_args, data_args, training_args, argv: list[str], post_args=None) -> dict:
+def run(model_args, compression_args, data_args, training_args, argv: list[str], post_args=None,
+        transfer_args=None) -> dict:
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if training_args.should_log else logging.WARNING,
@@ -467,6 +475,17 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         if training_args.world_size > 1:
             raise ValueError("--max_train_seconds works in a single process only (each would stop at its own time)")
         callbacks.append(DeadlineCallback(training_args.max_train_seconds))
+    data_collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8)
+    transfer = None
+    if transfer_args is not None and transfer_args.requested and "train" in features and teacher is not None:
+        from trainers.transfer import prepare_transfer
+
+        transfer = prepare_transfer(transfer_args, teacher, teacher_path, tokenizer, features["train"],
+                                    data_args.max_seq_length, training_args)
+        features["train"], data_collator = transfer.dataset, transfer.collator
+        callbacks.append(transfer.callback)
+        extra.update(transfer_kl_weight=transfer_args.transfer_kl_weight,
+                     transfer_targets=transfer_args.transfer_targets)
     trainer = trainer_class(
         callbacks=callbacks,
         model=model,
@@ -474,7 +493,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         train_dataset=features.get("train"),
         eval_dataset=features.get("validation"),
         processing_class=tokenizer,
-        data_collator=DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8),
+        data_collator=data_collator,
         compute_metrics=build_compute_metrics(model.config.id2label),
         **extra,
     )
@@ -482,11 +501,13 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
     os.makedirs(training_args.output_dir, exist_ok=True)
     if trainer.is_world_process_zero():
         clear_finished_marks(training_args.output_dir)
+    train_runtime = None
     if "train" in features and (training_args.num_train_epochs > 0 or training_args.max_steps > 0):
         checkpoint = training_args.resume_from_checkpoint or get_last_checkpoint(training_args.output_dir)
         if checkpoint:
             logger.info("resuming from %s", checkpoint)
-        trainer.train(resume_from_checkpoint=checkpoint)
+        train_output = trainer.train(resume_from_checkpoint=checkpoint)
+        train_runtime = train_output.metrics.get("train_runtime")
 
     results = {
         "model_type": model_args.model_type,
@@ -510,6 +531,13 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
     if trainer_class is DistillationTrainer:
         results.update(temperature=training_args.temperature, alpha=training_args.alpha,
                        hidden_loss_weight=training_args.hidden_loss_weight)
+        # Rows trained on in this run (all processes; a resumed run counts from its checkpoint on).
+        seen = trainer.accelerator.reduce(trainer.sentences_seen, "sum").tolist()
+        results["labelled_sentences_seen"] = seen[0]
+        if transfer is not None:
+            results.update(transfer.info, transfer_sentences_seen=seen[1])
+            results["arguments"]["transfer"] = asdict(transfer_args)
+    results["train_runtime_s"] = round(train_runtime, 2) if train_runtime is not None else None
     if teacher_path:
         teacher_results = read_teacher_results(teacher_path)
         teacher_parameters = modeling.count_unique_parameters(teacher)

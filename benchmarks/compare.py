@@ -46,6 +46,7 @@ class Row:
     distil: bool  # learn from the source model with DISTILLATION_FLAGS
     description: str
     source: str = "teacher"  # folder under --output_dir to start from (and to learn from when distil)
+    transfer: bool = False  # also distil on --transfer_file (the row runs only when one is given)
 
 
 # The vocabulary-pruned copy of the teacher: its word table keeps only the wordpieces of the training split (plus
@@ -89,6 +90,13 @@ ROWS = (
     # best_shared_relaxed: 4.31M, 5.23x (plain shared_ffn at E=64: 3.95M, 5.71x).
     Row("best_shared_relaxed", f"--model_type shared_ffn --share_delta_rank 8 --embedding_size 64 {COMBO}", True,
         "full vocabulary, E=64, one shared layer + per-layer rank-8 corrections (zero start), KD + hidden MSE"),
+    # Distillation on unlabelled text (issue 14): the rows above plus --transfer_file, on the same labelled epochs.
+    Row("best_low_rank_tr", f"--model_type low_rank --rank 48 --embedding_size 128 {COMBO}", True,
+        "best_low_rank + transfer set", source=PRUNED, transfer=True),
+    Row("best10_low_rank_tr", f"--model_type low_rank --rank 16 --embedding_size 64 {COMBO}", True,
+        "best10_low_rank + transfer set", source=PRUNED, transfer=True),
+    Row("best_shared_tr", f"--model_type shared_ffn --embedding_size 64 {COMBO}", True,
+        "full vocabulary, E=64, one shared layer, KD + hidden MSE + transfer set", transfer=True),
 )
 ROW_NAMES = tuple(row.name for row in ROWS)
 DISTILLATION_FLAGS = "--temperature 2.0 --alpha 0.5"
@@ -110,8 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True, help="One folder per row is made in it, plus the tables.")
-    parser.add_argument("--rows", default=",".join(ROW_NAMES),
-                        help=f"Comma-separated rows to run (default all: {','.join(ROW_NAMES)}).")
+    parser.add_argument("--rows", help=f"Comma-separated rows to run (default all: {','.join(ROW_NAMES)}; the "
+                                       "transfer rows only with --transfer_file).")
     parser.add_argument("--parallel", type=int, default=1,
                         help="Run up to N rows at once after the teacher (on a GPU the small models leave room).")
     parser.add_argument("--table_only", action="store_true", help="Only rebuild the tables from results.json.")
@@ -129,6 +137,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--max_train_samples", type=int)
     data.add_argument("--max_eval_samples", type=int)
     data.add_argument("--max_predict_samples", type=int)
+    data.add_argument("--transfer_file", nargs="+",
+                      help="Unlabelled text for the transfer rows (their teacher predictions are cached once before "
+                           "the rows start), also extra pruning text for the pruned teacher.")
+    data.add_argument("--max_transfer_samples", type=int)
+    data.add_argument("--transfer_cache_dir")
 
     train = parser.add_argument_group("training (the teacher_ flags for the teacher, the others for every other row)")
     train.add_argument("--teacher_epochs", type=float, default=3.0)
@@ -152,10 +165,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             argv[i : i + 2] = [f"{argv[i]}={argv[i + 1]}", ""]
     args = parser.parse_args([token for token in argv if token != ""])
 
-    args.rows = [name.strip() for name in args.rows.split(",") if name.strip()]
+    if args.rows is None:
+        args.rows = [row.name for row in ROWS if args.transfer_file or not row.transfer]
+    else:
+        args.rows = [name.strip() for name in args.rows.split(",") if name.strip()]
     unknown = [name for name in args.rows if name not in ROW_NAMES]
     if unknown:
         parser.error(f"--rows: unknown row(s) {unknown}; the rows are {list(ROW_NAMES)}")
+    needs_transfer = [row.name for row in ROWS if row.transfer and row.name in args.rows]
+    if needs_transfer and not args.transfer_file:
+        parser.error(f"--rows {','.join(needs_transfer)}: these rows need --transfer_file")
     if args.parallel < 1:
         parser.error(f"--parallel {args.parallel} must be at least 1")
     overrides = {}
@@ -218,10 +237,41 @@ def row_command(row: Row, args: argparse.Namespace) -> list[str]:
         "--seed", str(args.seed), "--report_to", "none",
     ]
     distillation = ["--teacher_name_or_path", source_dir, *shlex.split(DISTILLATION_FLAGS)] if row.distil else []
+    transfer = transfer_flags(args) if row.transfer else []
     return merge_flags(
-        source, data, training, row_flags(row, args), distillation, shlex.split(args.extra),
+        source, data, training, transfer, row_flags(row, args), distillation, shlex.split(args.extra),
         ["--output_dir", str(output_dir / row.name)],
     )
+
+
+def transfer_flags(args: argparse.Namespace) -> list[str]:
+    """The --transfer_* flags shared by run_ner_compress.py and ``python -m trainers.transfer``."""
+    flags = ["--transfer_file", *args.transfer_file] if args.transfer_file else []
+    for flag in ("max_transfer_samples", "transfer_cache_dir"):
+        if getattr(args, flag) is not None:
+            flags += [f"--{flag}", str(getattr(args, flag))]
+    return flags
+
+
+def fill_transfer_cache(args: argparse.Namespace, rows: list[Row], env: dict) -> None:
+    """Run each transfer row's teacher over --transfer_file once, so that rows in parallel find the cache filled."""
+    if str(REPO) not in sys.path:  # run_ner_compress.py sits at the checkout's root
+        sys.path.insert(0, str(REPO))
+    from run_ner_compress import DataArguments
+
+    output_dir = Path(args.output_dir)
+    max_seq_length = args.max_seq_length or DataArguments.max_seq_length  # the rows' value: it is in the cache key
+    for source in dict.fromkeys(row.source for row in rows if row.transfer):
+        log_path = output_dir / "logs" / f"transfer_cache_{source}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "trainers.transfer", "--teacher", str(output_dir / source),
+                   "--max_seq_length", str(max_seq_length), *transfer_flags(args)]
+        logger.info("teacher predictions of %s on the transfer set (log: %s)", source, log_path)
+        with open(log_path, "w") as log:
+            status = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        if status != 0:  # the rows would fail the same way: say so once, here
+            tail = log_path.read_text(errors="replace").splitlines()[-5:]
+            raise OSError(f"filling the transfer cache for {source} failed (exit status {status}):\n" + "\n".join(tail))
 
 
 def plan(args: argparse.Namespace) -> list[tuple[Row, list[str]]]:
@@ -283,6 +333,8 @@ def run_rows(args: argparse.Namespace) -> dict:
             others = []
     if any(row.source == PRUNED for row, _ in others) and is_done(output_dir, "teacher"):
         prepare_pruned_teacher(args)
+    if args.transfer_file and any(row.transfer for row, _ in others) and is_done(output_dir, "teacher"):
+        fill_transfer_cache(args, [row for row, _ in others], env)
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         outcomes = list(pool.map(lambda item: run_row(*item, output_dir, env), others))
     for (row, _), ok in zip(others, outcomes):
@@ -292,7 +344,8 @@ def run_rows(args: argparse.Namespace) -> dict:
 
 def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     """Write <output_dir>/teacher_vocab: the trained teacher with only the training split's wordpieces (and every
-    single character) left in its tokenizer and word table. Done once; the folder appears only when complete."""
+    single character, and the pieces of --transfer_file when given) left in its tokenizer and word table. Done once;
+    the folder appears only when complete (delete it to prune again with other text)."""
     output_dir = Path(args.output_dir)
     target = output_dir / PRUNED
     if (target / "config.json").is_file():
@@ -312,7 +365,9 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(output_dir / "teacher")
     model = AutoModelForTokenClassification.from_pretrained(output_dir / "teacher")
     before = model.config.vocab_size
-    model, tokenizer = prune_vocabulary(model, tokenizer, corpus_vocabulary(tokenizer, sentences))
+    # The transfer text is what the students will read: its pieces make pruning cost less on unseen words.
+    keep = corpus_vocabulary(tokenizer, sentences, text_files=args.transfer_file or ())
+    model, tokenizer = prune_vocabulary(model, tokenizer, keep)
     with staged_dir(str(target)) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -437,6 +492,14 @@ def describe_settings(results: dict) -> str:
         if results.get("stopped_at_time_budget"):
             epochs = f"{results.get('epochs_trained'):g} of {epochs} (time budget)"
         parts.append(f"{epochs}, lr {training.get('learning_rate'):g}, bs {training.get('per_device_train_batch_size')}")
+    if results.get("transfer_files"):
+        parts.append(f"transfer {results.get('transfer_sentences')} sent. (ratio {results.get('transfer_ratio'):g}, "
+                     f"KL ×{results.get('transfer_kl_weight'):g}, ≥{results.get('transfer_min_entities', 0)} ent.)")
+    if results.get("labelled_sentences_seen") is not None:
+        parts.append(f"seen {results['labelled_sentences_seen']} labelled + "
+                     f"{results.get('transfer_sentences_seen') or 0} transfer")
+    if results.get("train_runtime_s") is not None:
+        parts.append(f"train {results['train_runtime_s']:.0f} s")
     return ", ".join(parts)
 
 

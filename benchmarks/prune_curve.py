@@ -4,6 +4,8 @@
 ```bash
 python benchmarks/prune_curve.py --model_dir cmp/teacher \
     --train_file train.txt --validation_file valid.txt --test_file test.txt --keep_top 0,10000,20000,25000
+python benchmarks/prune_curve.py --model_dir cmp/teacher --train_file train.txt --validation_file valid.txt \
+    --test_file test.txt --keep_top 0 --extra_texts ../shared/data/reuters21578/sentences.txt.gz
 ```
 
 Each line prunes the model's vocabulary to the training split's pieces (plus every single character, the special
@@ -32,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation_file", type=Path, required=True)
     parser.add_argument("--test_file", type=Path)
     parser.add_argument("--keep_top", default="0", help="Comma-separated --prune_keep_top values to try.")
+    parser.add_argument("--extra_texts", type=Path, nargs="+", default=[],
+                        help="Raw text files (.txt or .gz, one sentence per line) whose pieces are kept too, as "
+                             "run_ner_compress.py --prune_extra_texts does.")
     parser.add_argument("--max_seq_length", type=int, default=256)
     parser.add_argument("--output", type=Path, help="Also write the Markdown table here.")
     args = parser.parse_args(argv)
@@ -45,11 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         path = getattr(args, flag)
         if path is not None and not path.exists():
             parser.error(f"--{flag} {path}: no such file or folder")
+    for path in args.extra_texts:
+        if not path.is_file():
+            parser.error(f"--extra_texts {path}: no such file")
     return args
 
 
 def prune_curve(model, tokenizer, train: list[dict], splits: dict[str, list[dict]], keep_top: list[int],
-                max_seq_length: int = 256) -> list[dict]:
+                max_seq_length: int = 256, extra_texts: list[str] = ()) -> list[dict]:
     """One dict per ``keep_top`` value (and one for the unpruned model first): rows, F1 and re-split words per split."""
     from export.evaluate_variants import evaluate_variant, torch_predict
     from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate
@@ -66,7 +74,7 @@ def prune_curve(model, tokenizer, train: list[dict], splits: dict[str, list[dict
               **{f"{name}_f1": f1 for name, f1 in base.items()}}]
     sentences = [record["tokens"] for record in train]
     for top in keep_top:
-        keep = corpus_vocabulary(tokenizer, sentences, keep_top=top)
+        keep = corpus_vocabulary(tokenizer, sentences, text_files=[str(path) for path in extra_texts], keep_top=top)
         pruned, pruned_tokenizer = prune_vocabulary(copy.deepcopy(model), tokenizer, keep)
         line = {"keep_top": top, "rows": pruned.get_input_embeddings().num_embeddings}
         for name, f1 in scores(pruned, pruned_tokenizer).items():
@@ -109,10 +117,11 @@ def main(argv: list[str] | None = None) -> str:
     if args.test_file:
         splits["test"] = read_ner_file(str(args.test_file))
     lines = prune_curve(model, tokenizer, read_ner_file(str(args.train_file)), splits, args.keep_top,
-                        args.max_seq_length)
+                        args.max_seq_length, args.extra_texts)
+    corpus = " and ".join([args.train_file.name, *(path.name for path in args.extra_texts)])
     report = "\n".join([
         f"# Vocabulary pruning cost: {args.model_dir}", "",
-        f"Kept: the pieces of {args.train_file.name}, every single character, the special tokens and the "
+        f"Kept: the pieces of {corpus}, every single character, the special tokens and the "
         "keep_top most frequent pieces of the pretrained vocabulary. Change: pruned minus unpruned F1.", "",
         format_table(lines, list(splits)), "",
     ])

@@ -74,6 +74,12 @@ class PostTrainingArguments:
                 raise FileNotFoundError(f"--prune_extra_texts {path}: no such file")
             if os.path.getsize(path) == 0:
                 raise ValueError(f"--prune_extra_texts {path}: the file is empty")
+            from modeling.vocab_pruning import read_text_file
+
+            try:  # .gz, undecodable or binary text: read it once now rather than fail after training
+                read_text_file(path)
+            except ValueError as err:
+                raise ValueError(f"--prune_extra_texts {err}") from None
 
     @property
     def requested(self) -> bool:

@@ -284,6 +284,14 @@ def _compression_section(results: dict) -> str:
             f"{results.get('temperature')}, alpha {results.get('alpha')} (weight of the soft-label KL term), "
             f"hidden-state loss weight {results.get('hidden_loss_weight')}."
         )
+    if results.get("transfer_files"):
+        files = ", ".join(f"`{os.path.basename(path)}`" for path in results["transfer_files"])
+        lines.append(
+            f"- **Transfer set**: {results.get('transfer_sentences')} unlabelled sentences from {files}, labelled by "
+            f"the teacher's soft predictions (KL term only, weight {results.get('transfer_kl_weight')}); "
+            f"{results.get('transfer_sentences_seen')} transfer and {results.get('labelled_sentences_seen')} "
+            f"labelled sentences seen in training."
+        )
     if len(lines) == 2:
         lines.append("- None: this is the fine-tuned source model, kept as the reference for compressed models.")
     if settings:

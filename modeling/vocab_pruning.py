@@ -52,8 +52,11 @@ def read_text_file(path: str) -> list[str]:
     """The non-blank lines of a plain-text corpus file; a missing or empty file is an error naming it."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such corpus file for vocabulary pruning")
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except UnicodeDecodeError as err:  # its own message names no file
+        raise ValueError(f"{path}: the corpus file for vocabulary pruning is not UTF-8 ({err.reason})") from None
     lines = [line for line in lines if line]
     if not lines:
         raise ValueError(f"{path}: the corpus file for vocabulary pruning is empty")

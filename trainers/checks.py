@@ -133,8 +133,8 @@ def check_numbers(compression_args, data_args, training_args) -> None:
     _finite("label_smoothing_factor", t.label_smoothing_factor, 0, 1)
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         _finite(name, getattr(t, name), 1)
-    if t.max_steps == 0 or t.max_steps < -1:
-        raise ValueError(f"--max_steps {t.max_steps} must be -1 (off) or at least 1")
+    if t.max_steps < -1:
+        raise ValueError(f"--max_steps {t.max_steps} must be -1 or 0 (off: train --num_train_epochs) or positive")
     _finite("temperature", getattr(t, "temperature", None), 0, low_open=True)
     _finite("alpha", getattr(t, "alpha", None), 0, 1)
     _finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)

@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 logger = logging.getLogger("run_ner_compress")
@@ -120,16 +121,23 @@ def parse_args(argv: list[str] | None = None):
         (ModelArguments, CompressionArguments, DataArguments, DistillationArguments, PostTrainingArguments,
          TransferArguments)
     )
+    parser.print_usage = lambda file=None: None  # its 60-line usage would bury the one error line
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         if not os.path.isfile(argv[0]):
             raise FileNotFoundError(f"{argv[0]}: no such config file")
         import yaml
 
+        from trainers.checks import check_config_values, check_utf8
+
+        check_utf8(argv[0])
         try:
-            if argv[0].endswith(".json"):
-                return parser.parse_json_file(os.path.abspath(argv[0]))
-            return parser.parse_yaml_file(os.path.abspath(argv[0]))
+            with open(argv[0], encoding="utf-8") as f:
+                settings = json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f)
+            if not isinstance(settings, dict):
+                raise TypeError
+            check_config_values(settings, parser.dataclass_types)  # before the dataclasses see a wrong type
+            return parser.parse_dict(settings)
         except yaml.YAMLError as err:  # its message spans several lines: keep the line number and the problem
             mark = getattr(err, "problem_mark", None)
             where = f"{argv[0]}:{mark.line + 1}" if mark else argv[0]
@@ -354,6 +362,10 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     model_args, compression_args, data_args, training_args, post_args, transfer_args = parse_args(argv)
     apply_defaults(model_args, compression_args, data_args, training_args)
+    from trainers.checks import validate_run
+    from trainers.run_folder import OutputFolderLock
+
+    validate_run(model_args, compression_args, data_args, training_args, post_args)  # before any model is loaded
     if transfer_args.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
         if not model_args.teacher_name_or_path and model_args.model_type != "student":
             raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")
@@ -369,7 +381,8 @@ def main(argv: list[str] | None = None) -> dict:
         # The Trainer would create the repo before training and push at every save, with its own card: instead,
         # push the finished folder once, after everything is saved locally.
         training_args.push_to_hub = False
-    results = run(model_args, compression_args, data_args, training_args, argv, post_args, transfer_args)
+    with OutputFolderLock(training_args.output_dir) if training_args.process_index == 0 else nullcontext():
+        results = run(model_args, compression_args, data_args, training_args, argv, post_args, transfer_args)
     if push_to_hub and training_args.process_index == 0:
         from hub_cards import push_model_folder
 
@@ -387,11 +400,12 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
 
     import transformers
     from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     import modeling
     from trainers import DistillationTrainer, default_layer_matches
     from trainers.deadline import DeadlineCallback
+    from trainers.guards import NonFiniteGuard
+    from trainers.run_folder import last_complete_checkpoint, make_readable
     from trainers.metrics import build_compute_metrics
     from trainers.ner_data import check_known_tags, load_ner_splits, tokenize_and_align
 
@@ -470,7 +484,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         extra = {"teacher_model": teacher}
         if training_args.hidden_loss_weight > 0:
             extra["layer_matches"] = default_layer_matches(teacher.config.num_hidden_layers, model.config.num_hidden_layers)
-    callbacks = []
+    callbacks = [NonFiniteGuard(model)]
     if training_args.max_train_seconds is not None:
         if training_args.world_size > 1:
             raise ValueError("--max_train_seconds works in a single process only (each would stop at its own time)")
@@ -503,7 +517,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         clear_finished_marks(training_args.output_dir)
     train_runtime = None
     if "train" in features and (training_args.num_train_epochs > 0 or training_args.max_steps > 0):
-        checkpoint = training_args.resume_from_checkpoint or get_last_checkpoint(training_args.output_dir)
+        checkpoint = training_args.resume_from_checkpoint or last_complete_checkpoint(training_args.output_dir)
         if checkpoint:
             logger.info("resuming from %s", checkpoint)
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -568,6 +582,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         from hub_cards import write_model_card
 
         write_model_card(training_args.output_dir, results)
+        make_readable(training_args.output_dir)  # model.safetensors is written 0600; a shared model must be readable
         write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
         logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
                     training_args.output_dir)
@@ -581,7 +596,7 @@ def cli() -> None:
     except (ValueError, OSError, ImportError) as err:
         if os.environ.get("NER_COMPRESS_DEBUG"):
             raise
-        print(f"run_ner_compress: error: {err}", file=sys.stderr)
+        print(f"run_ner_compress: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -11,6 +11,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from .checks import check_utf8
+
 logger = logging.getLogger(__name__)
 
 DOCSTART = "-DOCSTART-"
@@ -98,6 +100,10 @@ def _check_file(path: str) -> None:
         raise NERDataError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise NERDataError(f"{path}: the file is empty")
+    try:
+        check_utf8(path)  # Python's decode error names neither the file nor the line
+    except ValueError as err:
+        raise NERDataError(str(err)) from None
 
 
 def _check_tag(tag: str, where: str) -> None:

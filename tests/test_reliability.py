@@ -1,0 +1,238 @@
+"""A killed run resumes to the uninterrupted result, the same seed gives the same result, one writer per output
+folder, no finished-looking folder after a failure while saving, and files that others can read."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import DEMO_DIR, REPO, make_tiny_bert
+from safetensors.torch import load_file
+
+import run_ner_compress
+from trainers.run_folder import OutputFolderLock, last_complete_checkpoint
+
+SEEDED = [
+    "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
+    "--test_file", str(DEMO_DIR / "demo_test.txt"), "--max_train_samples", "24", "--max_eval_samples", "8",
+    "--max_predict_samples", "8", "--max_seq_length", "64", "--per_device_train_batch_size", "4",
+    "--per_device_eval_batch_size", "8", "--report_to", "none", "--disable_tqdm", "true", "--seed", "7",
+    "--max_steps", "12", "--save_strategy", "steps", "--save_steps", "3", "--logging_steps", "1",
+    "--learning_rate", "1e-3", "--dataloader_num_workers", "0",
+]
+# What a run measures; runtimes and the command line differ between runs by nature.
+METRIC_SUFFIXES = ("_f1", "_precision", "_recall", "_loss", "_accuracy")
+
+
+def metrics(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k.endswith(METRIC_SUFFIXES) or k == "epochs_trained"}
+
+
+def read_results(output_dir) -> dict:
+    with open(os.path.join(output_dir, "results.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reliability") / "tiny-bert"
+    make_tiny_bert(path)
+    return path
+
+
+def seeded_args(model_dir, output_dir, *extra) -> list[str]:
+    return ["--model_name_or_path", str(model_dir), "--output_dir", str(output_dir), *SEEDED, *extra]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(model_dir, tmp_path_factory):
+    """One full seeded run, in a subprocess like the runs it is compared with (same threads, same start-up)."""
+    output_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    subprocess.run([sys.executable, "run_ner_compress.py", *seeded_args(model_dir, output_dir)], cwd=REPO,
+                   env=subprocess_env(), check=True, capture_output=True, timeout=300)
+    return output_dir
+
+
+def subprocess_env() -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("NER_COMPRESS_DEBUG", None)
+    return env
+
+
+# Slows every optimizer step so that the test can kill the run between two checkpoints; the numbers are untouched.
+SLOW_RUN = """
+import sys, time
+sys.path.insert(0, {repo!r})
+import transformers
+step = transformers.Trainer.training_step
+def slow_step(self, *args, **kwargs):
+    time.sleep(0.4)
+    return step(self, *args, **kwargs)
+transformers.Trainer.training_step = slow_step
+import run_ner_compress
+sys.argv = ["run_ner_compress.py", *{argv!r}]
+run_ner_compress.cli()
+"""
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(model_dir, uninterrupted, tmp_path):
+    output_dir = tmp_path / "killed"
+    argv = seeded_args(model_dir, output_dir)
+    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN.format(repo=str(REPO), argv=argv)], cwd=REPO,
+                               env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (output_dir / "checkpoint-3" / "trainer_state.json").exists():
+            assert process.poll() is None, "the run ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (output_dir / "results.json").exists() and not (output_dir / "model.safetensors").exists()
+    assert not (output_dir / "checkpoint-12").exists()
+    killed_at = last_complete_checkpoint(str(output_dir))
+
+    rerun = subprocess.run([sys.executable, "run_ner_compress.py", *argv], cwd=REPO, env=subprocess_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming from {killed_at}" in rerun.stderr
+    # Identical on CPU: the checkpoint holds the optimizer, scheduler and RNG states, and the Trainer skips the
+    # batches already seen, so the resumed steps see the same batches, dropout masks and updates.
+    assert metrics(read_results(output_dir)) == metrics(read_results(uninterrupted))
+    resumed, reference = load_file(output_dir / "model.safetensors"), load_file(uninterrupted / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        assert torch.equal(resumed[name], reference[name]), name
+
+
+def test_a_checkpoint_cut_off_while_saving_is_not_resumed_from(tmp_path):
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-6").mkdir()  # killed before trainer_state.json, which the Trainer writes last
+    (tmp_path / "checkpoint-6" / "model.safetensors").write_bytes(b"partial")
+    assert last_complete_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-3")
+    assert last_complete_checkpoint(str(tmp_path / "missing")) is None
+
+
+def test_same_seed_same_results(model_dir, uninterrupted, tmp_path):
+    rerun = tmp_path / "again"
+    subprocess.run([sys.executable, "run_ner_compress.py", *seeded_args(model_dir, rerun)], cwd=REPO,
+                   env=subprocess_env(), check=True, capture_output=True, timeout=300)
+    first, second = read_results(uninterrupted), read_results(rerun)
+    assert metrics(first) and metrics(first) == metrics(second)
+    for name, tensor in load_file(uninterrupted / "model.safetensors").items():
+        assert torch.equal(tensor, load_file(rerun / "model.safetensors")[name]), name
+
+
+def test_every_output_file_is_readable_by_others(uninterrupted):
+    for root, dirs, files in os.walk(uninterrupted):
+        for name in files:
+            mode = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
+            assert mode & 0o044 == 0o044, (name, oct(mode))
+    assert stat.S_IMODE(os.stat(uninterrupted / "model.safetensors").st_mode) == 0o644
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One writer per output folder
+
+
+def cli(argv, monkeypatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["run_ner_compress.py", *argv])
+    monkeypatch.delenv("NER_COMPRESS_DEBUG", raising=False)
+    try:
+        run_ner_compress.cli()
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+def test_second_run_into_a_busy_folder_refuses(model_dir, tmp_path, monkeypatch, capsys):
+    output_dir = tmp_path / "busy"
+    with OutputFolderLock(str(output_dir)):  # another open file: flock conflicts as with another process
+        code = cli(seeded_args(model_dir, output_dir), monkeypatch)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert f"--output_dir {output_dir}: another run (pid {os.getpid()}) is writing into this folder" in lines[0]
+    assert not (output_dir / "results.json").exists() and not list(output_dir.glob("checkpoint-*"))
+
+
+def test_a_killed_holder_releases_the_lock(tmp_path):
+    output_dir = tmp_path / "crashed"
+    holder = ("import os, signal, sys; sys.path.insert(0, sys.argv[1]); from trainers.run_folder import "
+              "OutputFolderLock; lock = OutputFolderLock(sys.argv[2]).__enter__(); os.kill(os.getpid(), signal.SIGKILL)")
+    process = subprocess.run([sys.executable, "-c", holder, str(REPO), str(output_dir)], timeout=120)
+    assert process.returncode == -signal.SIGKILL and (output_dir / ".run.lock").exists()
+    with OutputFolderLock(str(output_dir)):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A failure while saving, exporting or writing the card leaves no results.json
+
+
+def quick_args(model_dir, output_dir, *extra) -> list[str]:
+    return seeded_args(model_dir, output_dir, "--max_steps", "1", "--save_strategy", "no", *extra)
+
+
+def fail(*args, **kwargs):
+    raise OSError("injected failure: disk full")
+
+
+def test_failure_while_saving_the_model_leaves_no_model_and_no_results(model_dir, tmp_path, monkeypatch):
+    from transformers import Trainer
+
+    def half_save(self, output_dir=None, _internal_call=False):
+        with open(os.path.join(output_dir, "model.safetensors"), "wb") as f:
+            f.write(b"half a model")
+        fail()
+
+    monkeypatch.setattr(Trainer, "save_model", half_save)
+    output_dir = tmp_path / "save"
+    with pytest.raises(OSError, match="injected"):
+        run_ner_compress.main(quick_args(model_dir, output_dir))
+    assert not (output_dir / "results.json").exists() and not (output_dir / "model.safetensors").exists()
+    assert not [p for p in os.listdir(output_dir) if p.startswith(".saving-")]
+
+
+@pytest.mark.parametrize("stage", ["card", "export"])
+def test_failure_after_the_model_is_saved_leaves_no_results(model_dir, tmp_path, monkeypatch, stage):
+    output_dir = tmp_path / stage
+    (output_dir).mkdir()
+    (output_dir / "results.json").write_text("{}")  # from an earlier run: must not survive next to a new model
+    if stage == "card":
+        import hub_cards
+
+        monkeypatch.setattr(hub_cards, "write_model_card", fail)
+        extra = []
+    else:
+        import export.evaluate_variants
+
+        monkeypatch.setattr(export.evaluate_variants, "run_post_training", fail)
+        extra = ["--quantize", "int8"]
+    with pytest.raises(OSError, match="injected"):
+        run_ner_compress.main(quick_args(model_dir, output_dir, *extra))
+    assert not (output_dir / "results.json").exists()
+
+
+def test_over_long_test_sentence_is_truncated_with_a_warning(tmp_path, caplog):
+    model_dir = tmp_path / "short-positions"
+    make_tiny_bert(model_dir, max_position_embeddings=24)
+    long_sentence = "\n".join(f"talks{i % 10} O" for i in range(200)) + "\nBank B-ORG\n"
+    test_file = tmp_path / "long_test.txt"
+    test_file.write_text(long_sentence)
+    output_dir = tmp_path / "long"
+    with caplog.at_level(logging.WARNING):
+        results = run_ner_compress.main(quick_args(model_dir, output_dir, "--max_seq_length", "24",
+                                                   "--test_file", str(test_file)))
+    assert results["test_samples"] == 1 and "test_f1" in results
+    assert any("longer than max_seq_length=24" in r.getMessage() for r in caplog.records)

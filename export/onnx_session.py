@@ -49,19 +49,21 @@ class OnnxNerSession:
         self.metadata = metadata
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
-               ) -> np.ndarray:
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None,
+               run_options=None) -> np.ndarray:
         if token_type_ids is None:  # tokenizers without segment ids
             token_type_ids = np.zeros_like(input_ids)
         feed = dict(zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids)))
         feed = {name: np.asarray(array, dtype=np.int64) for name, array in feed.items() if name in self.input_names}
-        return self.session.run(["logits"], feed)[0]  # (B, T, num_labels)
+        return self.session.run(["logits"], feed, run_options)[0]  # (B, T, num_labels)
 
     def accepts_token_id(self, token_id: int) -> bool:
         """Whether the embedding table has a row ``token_id``: ONNX Runtime's Gather rejects an index past its end."""
         ids = np.array([[token_id]], dtype=np.int64)
+        quiet = import_onnxruntime().RunOptions()
+        quiet.log_severity_level = 4  # the expected failure would otherwise print an error log line
         try:
-            self.logits(ids, np.ones_like(ids))
+            self.logits(ids, np.ones_like(ids), run_options=quiet)
         except Exception:  # onnxruntime raises its own pybind types (InvalidArgument, Fail) for a bad index
             return False
         return True

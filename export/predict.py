@@ -199,18 +199,21 @@ def load_onnx(args: PredictArguments):
         raise
     except Exception as err:  # onnxruntime's own types for a file that is not a model
         raise ValueError(f"--model {args.model}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from None
+    # A tokenizer with ids past the embedding table is another model's (the model may have spare rows: no error)
     size = tokenizer.get_vocab_size(with_added_tokens=True)
-    if not session.accepts_token_id(size - 1) or session.accepts_token_id(size):
-        fewer = not session.accepts_token_id(size - 1)
+    if not session.accepts_token_id(size - 1):
         raise ValueError(f"{args.model} does not match the tokenizer in {folder}: the tokenizer has {size} tokens, "
-                         f"the model's vocabulary is {'smaller' if fewer else 'larger'} (pass the model's own "
-                         "folder with --tokenizer)")
+                         "more than the model's vocabulary (pass the model's own folder with --tokenizer)")
     return OnnxBackend(session, config.get("max_position_embeddings")), tokenizer
 
 
 def load_torch(args: PredictArguments):
-    import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+    except ImportError as err:
+        raise ImportError(f"--model {args.model}: a model folder or Hub id runs with PyTorch and transformers ({err}); "
+                          "install the project, or give an exported .onnx file") from None
 
     from transformers.utils import logging as transformers_logging
 
@@ -432,8 +435,8 @@ def read_lines(path: str, encoding: str | None) -> Iterator[tuple[int, str]]:
                 text = raw.decode(encoding or "utf-8")
             except UnicodeDecodeError as err:
                 raise ValueError(f"{name}:{line_no}: not {encoding or 'UTF-8'} text (byte {raw[err.start]:#04x} at "
-                                 f"byte {err.start + 1} of the line); give --encoding if the file uses another "
-                                 "encoding") from None
+                                 f"byte {err.start + 1} of the line); a binary file? give --encoding if the text "
+                                 "uses another encoding") from None
             except OSError as err:  # gzip: not a gzip file
                 raise ValueError(f"{name}: cannot read it ({err})") from None
             if encoding is None and "\x00" in text:
@@ -528,15 +531,19 @@ class EntityCounts:
     """Micro entity P/R/F1 accumulated sentence by sentence: seqeval's default (conlleval) mode, streamed."""
 
     def __init__(self):
-        try:
-            from seqeval.metrics.sequence_labeling import get_entities
-        except ImportError:
-            get_entities = None
-        self.get_entities = get_entities
+        self.get_entities = None  # seqeval (and scikit-learn under it) load on the first gold sentence: ~1 s
+        self.available = True
         self.gold = self.predicted = self.correct = self.sentences = 0
 
     def add(self, gold: list[str], predicted: list[str]) -> None:
-        if self.get_entities is None:
+        if self.get_entities is None and self.available:
+            try:
+                from seqeval.metrics.sequence_labeling import get_entities
+            except ImportError:  # not in the serve extra
+                self.available = False
+                return
+            self.get_entities = get_entities
+        if not self.available:
             return
         gold_set, predicted_set = set(self.get_entities(gold)), set(self.get_entities(predicted))
         self.gold += len(gold_set)
@@ -611,6 +618,8 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _progress(disable: bool):
+    if disable:
+        return None
     try:
         from tqdm import tqdm
     except ImportError:  # not in the serve extra: no bar
@@ -631,8 +640,9 @@ class PredictSummary:
         return self.sentences / self.seconds if self.seconds else 0.0
 
 
-def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=sys.stderr) -> PredictSummary:
-    """Read ``args.input``, write predictions to ``args.output`` (or stdout), report on ``log``."""
+def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None) -> PredictSummary:
+    """Read ``args.input``, write predictions to ``args.output`` (or stdout), report on ``log`` (stderr)."""
+    log = log or sys.stderr
     if backend is None:
         backend, tokenizer = load_backend(args)
     started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
@@ -675,6 +685,6 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=sys.s
         summary.scores = counts.scores()
         print("run_ner_predict: entity-level against the gold tags (seqeval default mode, as conlleval): "
               + ", ".join(f"{k} {v:.4f}" for k, v in summary.scores.items()), file=log)
-    elif input_format != "text" and has_gold and counts.get_entities is None:
+    elif not counts.available:
         print("run_ner_predict: gold tags present, but scoring needs seqeval (pip install seqeval)", file=log)
     return summary

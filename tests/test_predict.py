@@ -19,6 +19,7 @@ from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert, make_tiny_tokenizer
 import run_ner_compress
 import run_ner_predict
 from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
+from export.quickstart import DEMO_LINES as QUICKSTART_LINES
 
 pytest.importorskip("onnxruntime")  # the dev extra installs it; test_export fails on CI without it
 
@@ -340,3 +341,25 @@ def test_a_failure_mid_file_leaves_no_output(models, tmp_path, monkeypatch, caps
     status, _, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source, "--output", output)
     assert status == 2 and f"{source}:11" in err
     assert os.listdir(tmp_path) == ["in.txt"]
+
+
+def test_quickstart_ends_with_the_figures_the_command_and_its_output(tiny_bert_dir, tmp_path, capsys):
+    quick = ["--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8",
+             "--per_device_train_batch_size", "8", "--num_train_epochs", "1", "--save_strategy", "no",
+             "--report_to", "none", "--disable_tqdm", "true"]
+    teacher, compressed = tmp_path / "teacher", tmp_path / "shared_ffn"
+    run_ner_compress.main(["--quickstart", "--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(teacher),
+                           *quick])
+    capsys.readouterr()
+    results = run_ner_compress.main(["--quickstart", "--model_type", "shared_ffn", "--embedding_size", "16",
+                                     "--model_name_or_path", str(teacher), "--teacher_name_or_path", str(teacher),
+                                     "--output_dir", str(compressed), *quick])
+    out = capsys.readouterr().out
+    table = out[out.index("quickstart results"):out.index("Run the model")]
+    assert re.search(r"^\s+teacher\s+shared_ffn", table, re.M)
+    for label in ("weights on disk (MB)", "test F1", "F1 retention", "smaller by"):
+        assert label in table
+    assert f"{results['test_f1']:.4f}" in table
+    assert f"run_ner_predict --model {compressed} --input your_text.txt" in out
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('  {"text"')]
+    assert [r["text"] for r in records] == QUICKSTART_LINES

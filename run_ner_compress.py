@@ -586,6 +586,10 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
         logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
                     training_args.output_dir)
+        if data_args.quickstart:  # the figures side by side, and how to run the model on one's own text
+            from export.quickstart import print_quickstart_summary
+
+            print_quickstart_summary(training_args.output_dir, results)
     return results
 
 

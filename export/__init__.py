@@ -10,15 +10,22 @@ onnx and onnxruntime are optional (``pip install -e '.[onnx]'``); they are impor
 ```
 """
 
-from .onnx_export import export_onnx, load_token_classifier
-from .onnx_pipeline import OnnxNerPipeline, OnnxTokenClassifier
-from .quantization import quantize_dynamic_torch, quantize_onnx_int8
+# Imported on first use, so that the torch-free modules (onnx_session, predict) load without torch: importing
+# ``export.predict`` runs this file first.
+_LAZY = {
+    "OnnxNerPipeline": "onnx_pipeline",
+    "OnnxTokenClassifier": "onnx_pipeline",
+    "export_onnx": "onnx_export",
+    "load_token_classifier": "onnx_export",
+    "quantize_dynamic_torch": "quantization",
+    "quantize_onnx_int8": "quantization",
+}
+__all__ = sorted(_LAZY)
 
-__all__ = [
-    "OnnxNerPipeline",
-    "OnnxTokenClassifier",
-    "export_onnx",
-    "load_token_classifier",
-    "quantize_dynamic_torch",
-    "quantize_onnx_int8",
-]
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'export' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

@@ -19,9 +19,10 @@ import warnings
 import torch
 from torch import nn
 
+from .onnx_session import INPUT_NAMES
+
 logger = logging.getLogger(__name__)
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = ("logits",)
 DEFAULT_OPSET = 17  # the first opset with LayerNormalization as one op
 

@@ -13,49 +13,44 @@ transformers' own code, so the spans match the PyTorch pipeline's.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig, TokenClassificationPipeline
 
-from .onnx_export import INPUT_NAMES, require_onnx
+from .onnx_export import require_onnx
+from .onnx_session import INPUT_NAMES, OnnxNerSession
 
 
 class OnnxTokenClassifier:
-    """What the pipeline needs of a model: ``config`` (the label map), ``device`` and a call returning logits."""
+    """What the pipeline needs of a model: ``config`` (the label map), ``device`` and a call returning logits.
+
+    The session itself (loading, label metadata, the numpy call) is ``OnnxNerSession``, which needs no torch.
+    """
 
     device = torch.device("cpu")
     dtype = torch.float32
 
     def __init__(self, onnx_path: str, config: PreTrainedConfig | None = None, providers=None,
                  session_options=None):
-        _, onnxruntime = require_onnx()
-        if not os.path.isfile(onnx_path):
-            raise FileNotFoundError(f"{onnx_path}: no such ONNX file")
-        self.session = onnxruntime.InferenceSession(onnx_path, session_options,
-                                                    providers=providers or ["CPUExecutionProvider"])
-        metadata = self.session.get_modelmeta().custom_metadata_map
+        require_onnx()
+        id2label = {int(k): v for k, v in config.id2label.items()} if config is not None else None
+        self.onnx = OnnxNerSession(onnx_path, id2label, providers, session_options)
+        self.session = self.onnx.session
         if config is None:
-            if "id2label" not in metadata:
-                raise ValueError(f"{onnx_path}: no id2label in the ONNX metadata; pass the model's config")
-            id2label = {int(k): v for k, v in json.loads(metadata["id2label"]).items()}
+            id2label = self.onnx.id2label
             config = PreTrainedConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()})
         self.config = config
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_names = self.onnx.input_names
 
     def __call__(self, **inputs) -> dict:
-        feed = {name: inputs[name].cpu().numpy().astype(np.int64) for name in self.input_names if name in inputs}
-        if "token_type_ids" in self.input_names and "token_type_ids" not in feed:  # tokenizers without segment ids
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        (logits,) = self.session.run(["logits"], feed)
+        arrays = {name: inputs[name].cpu().numpy() for name in INPUT_NAMES if name in inputs}
+        logits = self.onnx.logits(arrays["input_ids"], arrays["attention_mask"], arrays.get("token_type_ids"))
         return {"logits": torch.from_numpy(logits)}  # (B, T, num_labels)
 
     def run_numpy(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
-        feed = dict(zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids)))
-        feed = {name: array.astype(np.int64) for name, array in feed.items() if name in self.input_names}
-        return self.session.run(["logits"], feed)[0]  # (B, T, num_labels)
+        return self.onnx.logits(input_ids, attention_mask, token_type_ids)  # (B, T, num_labels)
 
 
 class OnnxNerPipeline(TokenClassificationPipeline):

@@ -2,6 +2,9 @@
 
 Sentences are filled from templates with invented names, written in CoNLL column format (token, tag) with IOB2
 tags for PER, ORG, LOC and MISC. ``python -m trainers.demo_data`` regenerates the shipped files exactly.
+
+The test split also draws on names and sentence templates that the train and validation splits never use (about
+half of each), as real test data would: a model that only memorized the training names scores visibly below 1.0.
 """
 
 from __future__ import annotations
@@ -32,19 +35,40 @@ TEMPLATES = [
     "Rain delayed the {MISC} in {LOC} on {day} .",
     "{ORG} opened a plant near {LOC} , {PER} told reporters .",
 ]
+# Only in the test split: unseen names and unseen contexts
+TEST_PEOPLE = ["Halvard Quist", "Odile Marchetti", "Yusuf Demirel", "Catalina Reyes", "Ansel Voigt",
+               "Mireille Dufort", "Tavi Runeberg", "Saoirse Kealy"]
+TEST_ORGS = ["Pellucid Systems", "Ostrava Mills", "the Corvin Trust", "Silverline Freight", "Haldor Insurance",
+             "Marrow Foods"]
+TEST_PLACES = ["Kelmarsh", "Dunmore Heights", "Quenby", "the Eskar Coast", "Lowfield", "Varnholm"]
+TEST_MISC = ["Quenby Marathon", "Varnese", "Harvest Accord", "Eskari"]
+TEST_TEMPLATES = [
+    "Officials in {LOC} confirmed that {PER} had left {ORG} .",
+    "{PER} , who chairs {ORG} , flew to {LOC} for the {MISC} .",
+    "According to {ORG} , the {MISC} drew record crowds in {LOC} .",
+    "In {LOC} , {PER} and {PER2} signed for {ORG} on {day} .",
+    "{MISC} fans gathered outside the offices of {ORG} on {day} .",
+    "A spokesman for {ORG} declined to comment on {PER} .",
+]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 SLOTS = {"PER": PEOPLE, "PER2": PEOPLE, "ORG": ORGS, "ORG2": ORGS, "LOC": PLACES, "MISC": MISC}
+TEST_SLOTS = {"PER": TEST_PEOPLE, "PER2": TEST_PEOPLE, "ORG": TEST_ORGS, "ORG2": TEST_ORGS, "LOC": TEST_PLACES,
+              "MISC": TEST_MISC}
+UNSEEN_SHARE = 0.5  # the test split's chance of an unseen template, and (per slot) of an unseen name
 
 
-def make_sentence(rng: random.Random) -> list[tuple[str, str]]:
+def make_sentence(rng: random.Random, unseen: bool = False) -> list[tuple[str, str]]:
+    """One sentence as (word, tag) pairs; ``unseen`` mixes in the test-only templates and names."""
+    templates = TEST_TEMPLATES if unseen and rng.random() < UNSEEN_SHARE else TEMPLATES
     words = []
-    for piece in rng.choice(TEMPLATES).split():
+    for piece in rng.choice(templates).split():
         slot = piece.strip("{}") if piece.startswith("{") else None
         if slot == "day":
             words.append((rng.choice(DAYS), "O"))
         elif slot:
             entity_type = slot.rstrip("2")
-            for i, word in enumerate(rng.choice(SLOTS[slot]).split()):
+            pool = TEST_SLOTS[slot] if unseen and rng.random() < UNSEEN_SHARE else SLOTS[slot]
+            for i, word in enumerate(rng.choice(pool).split()):
                 if word == "the":
                     words.append((word, "O"))
                     continue
@@ -61,7 +85,8 @@ def write_demo_data(directory: str = DEMO_DIR, seed: int = 13) -> None:
         with open(os.path.join(directory, f"demo_{split}.txt"), "w", encoding="utf-8") as f:
             f.write("-DOCSTART- O\n\n")
             for _ in range(size):
-                f.write("".join(f"{word} {tag}\n" for word, tag in make_sentence(rng)) + "\n")
+                words = make_sentence(rng, unseen=split == "test")
+                f.write("".join(f"{word} {tag}\n" for word, tag in words) + "\n")
 
 
 def minilm_path() -> str:

@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""Throughput of ``run_ner_predict`` end to end, and its peak memory on a small and a large raw-text input.
+
+    python benchmarks/predict_speed.py                                   # untrained models of the recipes' shapes
+    python benchmarks/predict_speed.py --model teacher=outputs/teacher --model "best 5x=outputs/best_low_rank" \
+        --model "best 10x=outputs/best10_low_rank" --output PREDICT.md
+    python benchmarks/predict_speed.py --rss_mb 1,100                    # the issue's memory check (minutes)
+
+Every figure is one run of the command as a user runs it (a subprocess: reading, tokenizing, the model and
+writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch fp32, ONNX fp32 and ONNX
+int8 of each model. A folder without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized
+into a scratch folder first. Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM
+teacher; E=128 rank 48; E=64 rank 16, as in speed.py): speed does not depend on the weights.
+
+Peak RSS: the int8 ONNX file of the last model runs on raw text made by repeating the test sentences to each
+size in ``--rss_mb``; the ratio of the largest to the smallest shows whether memory grows with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.speed import BEST_RECIPES, CONLL_TEST, NUM_LABELS, SHAPES  # noqa: E402
+
+VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
+THROUGHPUT = re.compile(r"(\d+) sentences in ([\d.]+) s \(([\d.]+) sentences/s\)")
+MEASURE_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)")
+
+
+def build_untrained(folder: Path) -> dict[str, Path]:
+    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    import modeling
+    from trainers.demo_data import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    torch.manual_seed(0)
+    labels = {i: f"L{i}" for i in range(NUM_LABELS)}
+    teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, id2label=labels, **SHAPES["minilm"]))
+    models = {"teacher": teacher.eval()}
+    for name, (embedding_size, rank) in BEST_RECIPES.items():
+        models[name] = modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
+                                                                             rank=rank)
+    folders = {}
+    for name, model in models.items():
+        folders[name] = folder / name.replace(" ", "_")
+        model.save_pretrained(folders[name])
+        tokenizer.save_pretrained(folders[name])
+    return folders
+
+
+def onnx_files(model_dir: Path, scratch: Path) -> tuple[Path, Path]:
+    """The folder's own onnx/ files, else an export and an int8 quantization into ``scratch``."""
+    own = model_dir / "onnx"
+    if (own / "model.onnx").is_file() and (own / "model_int8.onnx").is_file() and (own / "tokenizer.json").is_file():
+        return own / "model.onnx", own / "model_int8.onnx"
+    from export import export_onnx, quantize_onnx_int8
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(str(model_dir), str(scratch / "model.onnx"))
+    int8 = quantize_onnx_int8(fp32, str(scratch / "model_int8.onnx"))
+    for name in os.listdir(model_dir):
+        if name.startswith(("tokenizer", "special_tokens", "vocab")) or name == "config.json":
+            shutil.copy(model_dir / name, scratch / name)
+    return Path(fp32), Path(int8)
+
+
+def predict_command(model: Path, input_path: Path, output: Path, batch_size: int) -> list[str]:
+    return [sys.executable, str(REPO / "run_ner_predict.py"), "--model", str(model), "--input", str(input_path),
+            "--output", str(output), "--batch_size", str(batch_size)]
+
+
+def sentences_per_second(command: list[str]) -> float:
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="true"))
+    found = THROUGHPUT.search(done.stderr)
+    if done.returncode or not found:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+    return float(found.group(3))
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    """Peak resident memory of ``command`` alone (a fresh parent, so no other child's peak counts)."""
+    done = subprocess.run([sys.executable, "-c", MEASURE_RSS, *command], capture_output=True, text=True)
+    kilobytes, status = done.stdout.split()[-2:]
+    if status != "0":
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+    return int(kilobytes) / 1024
+
+
+def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
+    """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
+    sentences, words = [], []
+    for line in open(test_file, encoding="utf-8"):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if words:
+                sentences.append(" ".join(words) + "\n")
+            words = []
+        else:
+            words.append(columns[0])
+    block = "".join(sentences).encode("utf-8")
+    size = int(megabytes * 1e6)
+    with open(target, "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(block[: block.rfind(b"\n", 0, size % len(block)) + 1])
+    return target
+
+
+def conll_head(test_file: Path, target: Path, num_sentences: int) -> Path:
+    """The first ``num_sentences`` sentences of a CoNLL file (all of them for 0)."""
+    if not num_sentences:
+        return test_file
+    kept, count = [], 0
+    for line in open(test_file, encoding="utf-8"):
+        if not line.split():
+            count += 1
+            if count > num_sentences:
+                break
+        kept.append(line)
+    target.write_text("".join(kept), encoding="utf-8")
+    return target
+
+
+def format_table(rows: dict[str, dict[str, float]], baseline: float) -> str:
+    lines = ["| model | " + " | ".join(f"{v} (sent/s)" for v in VARIANTS) + " | ONNX int8 vs teacher PyTorch |",
+             "|---|" + "---:|" * (len(VARIANTS) + 1)]
+    for name, speeds in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{speeds[v]:.0f}" for v in VARIANTS)
+                     + f" | {speeds['ONNX int8'] / baseline:.2f}x |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FOLDER",
+                        help="A trained model folder (repeat; the first is the teacher). Default: untrained shapes.")
+    parser.add_argument("--test_file", type=Path, default=CONLL_TEST, help="CoNLL sentences to run on.")
+    parser.add_argument("--num_sentences", type=int, default=0, help="First N test sentences (0: all).")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--rss_mb", default="1,100", help="Raw-text input sizes in MB for peak RSS ('' skips it).")
+    parser.add_argument("--output", type=Path, help="Also write the Markdown report here.")
+    args = parser.parse_args(argv)
+    try:
+        args.models = dict(item.split("=", 1) for item in args.model)
+        args.rss_mb = [float(x) for x in args.rss_mb.split(",") if x.strip()]
+    except ValueError:
+        parser.error("--model takes NAME=FOLDER; --rss_mb takes comma-separated numbers")
+    for name, folder in args.models.items():
+        if not (Path(folder) / "config.json").is_file():
+            parser.error(f"--model {name}={folder}: no saved model there")
+    if not args.test_file.is_file():
+        parser.error(f"--test_file {args.test_file}: no such file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="predict_speed-") as scratch_name:
+        scratch = Path(scratch_name)
+        trained = bool(args.models)
+        folders = {name: Path(f) for name, f in args.models.items()} or build_untrained(scratch / "models")
+        test_file = conll_head(args.test_file, scratch / "test.txt", args.num_sentences)
+        rows = {}
+        for name, folder in folders.items():
+            fp32, int8 = onnx_files(folder, scratch / "onnx" / name.replace(" ", "_"))
+            rows[name] = {variant: sentences_per_second(predict_command(path, test_file, scratch / "out",
+                                                                         args.batch_size))
+                          for variant, path in zip(VARIANTS, (folder, fp32, int8))}
+            print(f"{name}: " + ", ".join(f"{v} {s:.0f} sentences/s" for v, s in rows[name].items()), file=sys.stderr)
+        baseline = next(iter(rows.values()))["PyTorch fp32"]
+        memory = []
+        for megabytes in args.rss_mb:
+            text = raw_text(args.test_file, scratch / f"raw_{megabytes:g}mb.txt", megabytes)
+            memory.append((megabytes, peak_rss_mb(predict_command(int8, text, scratch / "out", args.batch_size))))
+        count = sum(1 for line in open(test_file, encoding="utf-8") if not line.split())
+    notes = [
+        ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
+         "weights)") + f": {', '.join(folders)}; the first is the teacher",
+        f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
+        + f" (about {count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
+        "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "
+        "included, model loading excluded",
+    ]
+    report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows, baseline), ""]
+    if memory:
+        smallest = memory[0][1]
+        report += [f"## Peak memory (RSS) of the ONNX int8 {name} model on raw text", "",
+                   "| input (MB) | peak RSS (MB) | vs smallest |", "|---:|---:|---:|"]
+        report += [f"| {mb:g} | {rss:.0f} | {rss / smallest:.2f}x |" for mb, rss in memory] + [""]
+    text = "\n".join(report)
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Predict named entities in a file with a model made by run_ner_compress.py: a saved folder, a Hub id or an ONNX file.
+
+    run_ner_predict --model outputs/shared_ffn --input news.txt --output news.jsonl       # raw text -> JSON lines
+    run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input test.txt      # CoNLL -> CoNLL + P/R/F1
+    cat news.txt | run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input -
+
+An .onnx model runs with ONNX Runtime, numpy and tokenizers only (``pip install '.[serve]'``): neither torch nor
+transformers is imported. The input formats, the aggregation and the windows for long lines are described in
+``export/predict.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None):
+    from export.predict import parse_predict_args, predict_file
+
+    return predict_file(parse_predict_args(argv))
+
+
+def cli() -> None:
+    """Console entry point: known input errors become one line on stderr and exit status 2."""
+    try:
+        main()
+    except (ValueError, OSError, ImportError) as err:
+        if os.environ.get("NER_COMPRESS_DEBUG"):
+            raise
+        print(f"run_ner_predict: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,365 @@
+"""run_ner_predict on tiny models: offsets, CoNLL round trip and its F1, the torch-free ONNX path, windows for long
+lines, piping, and bad input that ends in one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert, make_tiny_tokenizer
+
+import run_ner_compress
+import run_ner_predict
+from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
+from export.quickstart import DEMO_LINES as QUICKSTART_LINES
+
+pytest.importorskip("onnxruntime")  # the dev extra installs it; test_export fails on CI without it
+
+DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
+              "Shares in Helix Motors rose after Kofi Mensa spoke in Carrow ."]
+# Accents, an emoji, runs of spaces and a tab: the offsets must still index the original line
+TRICKY = "Crème  brûlée\tà 😀 Zoë   naïve.  Ünïcode"
+TRICKY_WORDS = ["Crème", "brûlée", "à", "😀", "Zoë", "naïve", ".", "Ünïcode"]
+SCORE_LINE = re.compile(r"precision ([\d.]+), recall ([\d.]+), f1 ([\d.]+)")
+
+
+def export_with_tokenizer(model_dir, onnx_dir, int8: bool = False) -> str:
+    from export import export_onnx, quantize_onnx_int8
+
+    path = export_onnx(str(model_dir), str(onnx_dir / "model.onnx"))
+    if int8:
+        path = quantize_onnx_int8(path, str(onnx_dir / "model_int8.onnx"))
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        shutil.copy(model_dir / name, onnx_dir / name)
+    return path
+
+
+def biased_bert(directory, label: str):
+    """A tiny BERT that tags every subword ``label``: its spans then show exactly where words begin and end."""
+    model = make_tiny_bert()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.bias[LABELS.index(label)] = 5.0
+    model.save_pretrained(directory)
+    make_tiny_tokenizer(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    make_tiny_bert(root / "random", seed=3)
+    onnx_fp32 = export_with_tokenizer(root / "random", root / "random" / "onnx")
+    onnx_int8 = export_with_tokenizer(root / "random", root / "random" / "onnx", int8=True)
+    return {"random": root / "random", "fp32": onnx_fp32, "int8": onnx_int8,
+            "B-PER": biased_bert(root / "bper", "B-PER"), "I-PER": biased_bert(root / "iper", "I-PER")}
+
+
+def run_cli(monkeypatch, capsys, *argv: str):
+    """run_ner_predict's console entry in this process: (exit status, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["run_ner_predict", *map(str, argv)])
+    status = 0
+    try:
+        run_ner_predict.cli()
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_offsets_round_trip_on_accents_emoji_spaces_and_tabs(models, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text(f"{TRICKY}\n\n  {TRICKY}\t\n", encoding="utf-8")
+    status, out, _ = run_cli(monkeypatch, capsys, "--model", models["B-PER"], "--input", source)
+    assert status == 0
+    records = read_jsonl(out)
+    assert [r["text"] for r in records] == [TRICKY, "", f"  {TRICKY}\t"]
+    assert records[1]["entities"] == []  # an empty line is no error
+    for record in (records[0], records[2]):
+        assert [e["text"] for e in record["entities"]] == TRICKY_WORDS  # every word is one B-PER entity
+        for entity in record["entities"]:
+            assert record["text"][entity["start"]:entity["end"]] == entity["text"]
+            assert entity["label"] == "PER" and 0 < entity["score"] <= 1
+    # All I-PER: one entity from the first word to the last, the spaces and tab between them included
+    status, out, _ = run_cli(monkeypatch, capsys, "--model", models["I-PER"], "--input", source)
+    (entity,) = read_jsonl(out)[2]["entities"]
+    assert (entity["start"], entity["text"]) == (2, TRICKY)
+
+
+def read_columns(path) -> tuple[list[list[str]], list[list[str]], list[str]]:
+    gold, predicted, lines = [], [], []
+    sentence_gold, sentence_predicted = [], []
+    for line in open(path, encoding="utf-8"):
+        lines.append(line.rstrip("\n"))
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if sentence_gold:
+                gold.append(sentence_gold)
+                predicted.append(sentence_predicted)
+            sentence_gold, sentence_predicted = [], []
+            continue
+        sentence_gold.append(columns[-2])
+        sentence_predicted.append(columns[-1])
+    if sentence_gold:
+        gold.append(sentence_gold)
+        predicted.append(sentence_predicted)
+    return gold, predicted, lines
+
+
+def test_conll_in_conll_out_scores_as_printed(models, tmp_path, monkeypatch, capsys):
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    output = tmp_path / "out.conll"
+    status, out, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input",
+                               DEMO_DIR / "demo_test.txt", "--output", output)
+    assert status == 0 and out == ""
+    gold, predicted, lines = read_columns(output)
+    source = (DEMO_DIR / "demo_test.txt").read_text(encoding="utf-8").splitlines()
+    assert [line.rsplit(" ", 1)[0] if line else line for line in lines] == source  # the input columns, unchanged
+    assert len(gold) == 100
+    printed = [float(x) for x in SCORE_LINE.search(err).groups()]
+    assert printed[2] > 0  # the random model does find some entities, so equality means something
+    assert printed == pytest.approx([round(f(gold, predicted), 4)
+                                     for f in (precision_score, recall_score, f1_score)], abs=1e-4)
+    assert "100 sentences" in err and "entities found" in err
+
+
+def test_f1_equals_test_f1_of_results_json(tiny_bert_dir, tmp_path, monkeypatch, capsys):
+    output_dir = tmp_path / "trained"
+    results = run_ner_compress.main([
+        "--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(output_dir),
+        "--train_file", str(DEMO_DIR / "demo_train.txt"), "--test_file", str(DEMO_DIR / "demo_test.txt"),
+        "--max_train_samples", "64", "--max_seq_length", "512", "--per_device_train_batch_size", "16",
+        "--learning_rate", "1e-4", "--num_train_epochs", "1", "--save_strategy", "no", "--report_to", "none",
+        "--disable_tqdm", "true",
+    ])
+    status, _, err = run_cli(monkeypatch, capsys, "--model", output_dir, "--input", DEMO_DIR / "demo_test.txt",
+                             "--output", tmp_path / "out.conll")
+    assert status == 0
+    assert results["test_f1"] > 0  # barely trained, it still tags some entities: the equality means something
+    assert float(SCORE_LINE.search(err).group(3)) == pytest.approx(results["test_f1"], abs=1e-4)
+
+
+def test_onnx_fp32_gives_the_pytorch_spans(models, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(DEMO_LINES + [TRICKY]) + "\n", encoding="utf-8")
+    outputs = {}
+    for kind, model in (("pytorch", models["random"]), ("onnx", models["fp32"]), ("int8", models["int8"])):
+        status, out, _ = run_cli(monkeypatch, capsys, "--model", model, "--input", source)
+        assert status == 0
+        outputs[kind] = read_jsonl(out)
+    spans = {kind: [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in records]
+             for kind, records in outputs.items()}
+    assert any(spans["pytorch"])
+    assert spans["onnx"] == spans["pytorch"]
+    scores = {kind: [e["score"] for r in records for e in r["entities"]] for kind, records in outputs.items()}
+    assert scores["onnx"] == pytest.approx(scores["pytorch"], abs=2e-4)
+    assert len(spans["int8"]) == len(spans["pytorch"])  # int8 runs; its tags may differ on a random model
+
+
+BLOCK_TORCH = textwrap.dedent("""
+    import importlib.abc, runpy, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "transformers"):
+                raise ImportError(f"{name} is not installed (blocked by the test)")
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    sys.argv = ["run_ner_predict"] + sys.argv[1:]
+    try:
+        runpy.run_path("run_ner_predict.py", run_name="__main__")
+    finally:
+        assert not {"torch", "transformers"} & set(sys.modules), "torch or transformers was imported"
+""")
+
+
+def run_script(*argv, stdin: str | None = None, block_torch: bool = False) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", BLOCK_TORCH] if block_torch else [sys.executable, "run_ner_predict.py"]
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    return subprocess.run(command + [str(a) for a in argv], input=stdin, capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=120)
+
+
+def test_onnx_path_runs_without_torch_or_transformers(models, tmp_path):
+    output = tmp_path / "out.conll"
+    done = run_script("--model", models["int8"], "--input", DEMO_DIR / "demo_test.txt", "--output", output,
+                      block_torch=True)
+    assert done.returncode == 0, done.stderr
+    assert SCORE_LINE.search(done.stderr)
+    # and the answer is the one the full install gives
+    reference = tmp_path / "reference.conll"
+    assert predict_file(PredictArguments(model=str(models["int8"]), input=str(DEMO_DIR / "demo_test.txt"),
+                                         output=str(reference))).sentences == 100
+    assert output.read_text() == reference.read_text()
+    # a folder (PyTorch) model in the same setting names what is missing, in one line
+    done = run_script("--model", models["random"], "--input", DEMO_DIR / "demo_test.txt", block_torch=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "torch" in done.stderr
+
+
+def test_stdin_to_stdout(models):
+    text = "\n".join(DEMO_LINES + ["", TRICKY]) + "\n"
+    done = run_script("--model", models["fp32"], "--input", "-", stdin=text)
+    assert done.returncode == 0, done.stderr
+    records = read_jsonl(done.stdout)
+    assert [r["text"] for r in records] == text.splitlines()
+    assert "4 sentences" in done.stderr and "\r" not in done.stderr  # no progress bar when not on a terminal
+
+
+class KeywordBackend:
+    """Logits from the token alone (lake -> B-LOC, port -> I-LOC, else O), so that any window sees the same tags."""
+
+    def __init__(self, tokenizer):
+        self.lake, self.port = tokenizer.token_to_id("lake"), tokenizer.token_to_id("port")
+        self.id2label = dict(enumerate(LABELS))
+        self.max_positions = 512
+        self.widths = []
+
+    def logits(self, input_ids, attention_mask, token_type_ids):
+        self.widths.append(input_ids.shape[1])
+        logits = np.zeros(input_ids.shape + (len(LABELS),), dtype=np.float32)  # (B, T, C)
+        logits[..., LABELS.index("O")] = 1.0
+        logits[input_ids == self.lake, LABELS.index("B-LOC")] = 5.0
+        logits[input_ids == self.port, LABELS.index("I-LOC")] = 5.0
+        return logits
+
+
+@pytest.mark.parametrize("stride", [0, 2])
+def test_windows_find_an_entity_across_a_window_edge(models, stride):
+    tokenizer = load_tokenizer_file(str(models["random"]), "tiny")
+    backend = KeywordBackend(tokenizer)
+    predictor = NerPredictor(backend, tokenizer, max_seq_length=8, stride=stride)  # 6 text subwords a window
+    # "lake" is subword 5, the last of the first window; "port" is subword 6, the first of the next (stride 0)
+    line = "the the the the the lake port " + " ".join(["the"] * 20)
+    (entities,) = predictor.entities([line])
+    assert [(e["text"], e["label"]) for e in entities] == [("lake port", "LOC")]
+    assert max(backend.widths) <= 8 and predictor.windows_run > 3
+
+
+def test_long_line_is_split_not_truncated(models, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "long.txt"
+    line = " ".join(["bank"] * 300)  # 300 subwords, over --max_seq_length 32
+    source.write_text(line + "\n", encoding="utf-8")
+    status, out, _ = run_cli(monkeypatch, capsys, "--model", models["I-PER"], "--input", source,
+                             "--max_seq_length", "32", "--format", "conll")
+    assert status == 0
+    assert out.split() == ["bank", "I-PER"] * 300  # every word tagged, none cut off
+
+
+def test_pytorch_and_windows_agree_with_one_window(models, tmp_path, monkeypatch, capsys):
+    """A line that fits gets the same tags whatever the window: windows change nothing for short lines."""
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(DEMO_LINES) + "\n", encoding="utf-8")
+    runs = [run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source, *extra)[1]
+            for extra in ([], ["--max_seq_length", "64", "--batch_size", "1"])]
+    assert runs[0] == runs[1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Bad input: one line on stderr, exit status 2, no output file
+
+
+def bad_cases(models, tmp_path):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"fine first line\n\x00\x01\x02\xff\xfe binary\n")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"ok\ncaf\xe9 au lait\n")
+    headless = tmp_path / "headless"
+    from transformers import BertModel
+
+    from conftest import tiny_bert_config
+
+    BertModel(tiny_bert_config()).save_pretrained(headless)
+    make_tiny_tokenizer(headless)
+    bare_onnx = tmp_path / "bare" / "model.onnx"
+    bare_onnx.parent.mkdir()
+    shutil.copy(models["fp32"], bare_onnx)
+    big_tokenizer = tmp_path / "big_tokenizer"
+    big_tokenizer.mkdir()
+    from tokenizers import Tokenizer, models as tokenizer_models
+
+    Tokenizer(tokenizer_models.WordLevel({f"w{i}": i for i in range(500)}, unk_token="w0")).save(
+        str(big_tokenizer / "tokenizer.json"))
+    text = DEMO_DIR / "demo_test.txt"
+    return {
+        "binary": (["--model", models["random"], "--input", binary], [f"{binary}:2", "binary"]),
+        "latin-1": (["--model", models["random"], "--input", latin], [f"{latin}:2", "--encoding"]),
+        "no head": (["--model", headless, "--input", text], [str(headless), "token-classification"]),
+        "no tokenizer": (["--model", bare_onnx, "--input", text], [str(bare_onnx), str(bare_onnx.parent)]),
+        "other tokenizer": (["--model", models["fp32"], "--input", text, "--tokenizer", big_tokenizer],
+                            [str(models["fp32"]), str(big_tokenizer), "500"]),
+        "missing input": (["--model", models["random"], "--input", tmp_path / "nope.txt"], ["nope.txt"]),
+        "bad stride": (["--model", models["random"], "--input", text, "--max_seq_length", "8", "--stride", "6"],
+                       ["--stride 6"]),
+    }
+
+
+@pytest.mark.parametrize("case", ["binary", "latin-1", "no head", "no tokenizer", "other tokenizer",
+                                  "missing input", "bad stride"])
+def test_bad_input_gets_one_line_and_status_2(models, tmp_path, monkeypatch, capsys, case):
+    argv, expected = bad_cases(models, tmp_path)[case]
+    output = tmp_path / "out" / "predictions.jsonl"
+    output.parent.mkdir()
+    status, out, err = run_cli(monkeypatch, capsys, *argv, "--output", output)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("run_ner_predict: error: "), err
+    for part in expected:
+        assert part in err
+    assert os.listdir(output.parent) == []  # neither the output nor a partial file
+
+
+def test_other_encoding_reads_with_the_flag(models, tmp_path, monkeypatch, capsys):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"ok\ncaf\xe9 au lait\n")
+    status, out, _ = run_cli(monkeypatch, capsys, "--model", models["B-PER"], "--input", latin,
+                             "--encoding", "latin-1")
+    assert status == 0
+    assert [e["text"] for e in read_jsonl(out)[1]["entities"]] == ["café", "au", "lait"]
+
+
+def test_a_failure_mid_file_leaves_no_output(models, tmp_path, monkeypatch, capsys):
+    import export.predict
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(DEMO_LINES * 5) + "\ncaf\xe9\n", encoding="latin-1")  # bad byte at line 11
+    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 4)  # two chunks are written before the bad line
+    output = tmp_path / "out.jsonl"
+    status, _, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source, "--output", output)
+    assert status == 2 and f"{source}:11" in err
+    assert os.listdir(tmp_path) == ["in.txt"]
+
+
+def test_quickstart_ends_with_the_figures_the_command_and_its_output(tiny_bert_dir, tmp_path, capsys):
+    quick = ["--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8",
+             "--per_device_train_batch_size", "8", "--num_train_epochs", "1", "--save_strategy", "no",
+             "--report_to", "none", "--disable_tqdm", "true"]
+    teacher, compressed = tmp_path / "teacher", tmp_path / "shared_ffn"
+    run_ner_compress.main(["--quickstart", "--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(teacher),
+                           *quick])
+    capsys.readouterr()
+    results = run_ner_compress.main(["--quickstart", "--model_type", "shared_ffn", "--embedding_size", "16",
+                                     "--model_name_or_path", str(teacher), "--teacher_name_or_path", str(teacher),
+                                     "--output_dir", str(compressed), *quick])
+    out = capsys.readouterr().out
+    table = out[out.index("quickstart results"):out.index("Run the model")]
+    assert re.search(r"^\s+teacher\s+shared_ffn", table, re.M)
+    for label in ("weights on disk (MB)", "test F1", "F1 retention", "smaller by"):
+        assert label in table
+    assert f"{results['test_f1']:.4f}" in table
+    assert f"run_ner_predict --model {compressed} --input your_text.txt" in out
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('  {"text"')]
+    assert [r["text"] for r in records] == QUICKSTART_LINES

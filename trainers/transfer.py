@@ -178,7 +178,8 @@ def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | No
                         raise ValueError(f"--transfer_file {path}:{line_no}: a binary file, not text (NUL byte)")
                     if not text:
                         continue
-                    words = [word for word, _ in pre_tokenizer.pre_tokenize_str(text)] if pre_tokenizer else text.split()
+                    pieces = pre_tokenizer.pre_tokenize_str(text) if pre_tokenizer else [(w, None) for w in text.split()]
+                    words = [word for word, _ in pieces]
                     words = _keep_words(words, normalizer)
                     if words:
                         sentences.append(words)
@@ -233,7 +234,8 @@ def cache_key(teacher, tokenizer, paths: list[str], max_seq_length: int, max_tra
     id2label = {int(k): v for k, v in teacher.config.id2label.items()}
     add("id2label", json.dumps(id2label, sort_keys=True).encode())
     # Vocabulary, normalizer, pre-tokenizer; not the padding and truncation that the last call happened to set.
-    state = {k: v for k, v in json.loads(tokenizer.backend_tokenizer.to_str()).items() if k not in ("padding", "truncation")}
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state = {k: v for k, v in state.items() if k not in ("padding", "truncation")}
     add("tokenizer", json.dumps(state, sort_keys=True).encode())
     add("files", json.dumps([os.path.basename(p) for p in paths]).encode())
     for path in paths:

@@ -346,14 +346,6 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
     return targets
 
 
-def count_entities(word_logits: torch.Tensor, id2label: dict) -> int:
-    """Entities (seqeval-style spans, IOB2 after repair) in the argmax tags of one sentence's word logits (W, C)."""
-    from trainers.ner_data import iob1_to_iob2
-
-    tags = [id2label[int(i)] for i in word_logits.float().argmax(-1).tolist()]
-    return sum(tag.startswith("B-") for tag in iob1_to_iob2(tags))
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Training data
 
@@ -411,9 +403,13 @@ def select_sentences(targets: TransferTargets, id2label: dict, min_entities: int
     """The sentences in which the teacher's argmax tags hold at least ``min_entities`` entities."""
     if min_entities <= 0:
         return list(range(targets.offsets.shape[0] - 1))
+    from trainers.ner_data import iob1_to_iob2
+
     id2label = {int(k): v for k, v in id2label.items()}
-    return [i for i in range(targets.offsets.shape[0] - 1)
-            if count_entities(targets.sentence(i), id2label) >= min_entities]
+    tags = [id2label[i] for i in targets.logits.float().argmax(-1).tolist()]  # one argmax over all words
+    offsets = targets.offsets.tolist()
+    return [i for i in range(len(offsets) - 1)
+            if sum(tag.startswith("B-") for tag in iob1_to_iob2(tags[offsets[i] : offsets[i + 1]])) >= min_entities]
 
 
 class TransferMixDataset(torch.utils.data.Dataset):

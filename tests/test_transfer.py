@@ -94,7 +94,8 @@ def test_raw_lines_are_split_by_the_tokenizers_pre_tokenizer(tokenizer, tmp_path
     with gzip.open(gz, "wt") as f:
         f.write("\n".join(SENTENCES) + "\n\u200b\n")  # a line the normalizer erases entirely is no sentence
     assert read_transfer_sentences([str(gz)], tokenizer) == sentences
-    assert read_transfer_sentences([str(gz), str(transfer_file)], tokenizer, max_sentences=6) == sentences + sentences[:2]
+    both = read_transfer_sentences([str(gz), str(transfer_file)], tokenizer, max_sentences=6)
+    assert both == sentences + sentences[:2]
 
 
 def test_conll_and_jsonl_files_are_read_with_their_labels_ignored(tokenizer, tmp_path):
@@ -334,7 +335,8 @@ def test_script_end_to_end_with_a_transfer_file(tiny_bert_dir, tmp_path, transfe
     assert "Transfer set" in (output_dir / "README.md").read_text()
     from benchmarks.compare import describe_settings
 
-    assert "transfer 4 sent." in describe_settings(saved) and "seen 16 labelled + 8 transfer" in describe_settings(saved)
+    settings = describe_settings(saved)
+    assert "transfer 4 sent." in settings and "seen 16 labelled + 8 transfer" in settings
 
 
 def run_cli(argv, monkeypatch, capsys) -> str:
@@ -467,6 +469,7 @@ def test_a_batch_of_labelled_rows_from_the_mix_is_still_a_transfer_batch(tokeniz
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path))
     plain = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path))
     loss = trainer.compute_loss(student.train(), dict(batch))
-    reference = plain.compute_loss(student, {k: v for k, v in batch.items() if k not in ("teacher_logits", "is_transfer")})
+    reference = plain.compute_loss(student, {k: v for k, v in batch.items()
+                                             if k not in ("teacher_logits", "is_transfer")})
     torch.testing.assert_close(loss, reference)
     assert torch.isnan(trainer._loss_parts["loss_kl_transfer"][-1])

@@ -122,7 +122,8 @@ class DistillationTrainer(Trainer):
         if self.args.remove_unused_columns:  # keep the transfer keys: the column filter only knows forward()'s
             self._set_signature_columns_if_needed()
             self._signature_columns += [key for key in TRANSFER_KEYS if key not in self._signature_columns]
-        self.sentences_seen = torch.zeros(2, dtype=torch.int64, device=self.args.device)  # (labelled, transfer) rows trained on here
+        # (labelled, transfer) rows trained on by this process in this run
+        self.sentences_seen = torch.zeros(2, dtype=torch.int64, device=self.args.device)
         if teacher_model is None:
             raise ValueError("DistillationTrainer needs teacher_model=...")
         student_labels = dict(self.model.config.id2label)

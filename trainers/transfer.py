@@ -178,7 +178,8 @@ def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | No
                         raise ValueError(f"--transfer_file {path}:{line_no}: a binary file, not text (NUL byte)")
                     if not text:
                         continue
-                    words = [word for word, _ in pre_tokenizer.pre_tokenize_str(text)] if pre_tokenizer else text.split()
+                    pieces = pre_tokenizer.pre_tokenize_str(text) if pre_tokenizer else [(w, None) for w in text.split()]
+                    words = [word for word, _ in pieces]
                     words = _keep_words(words, normalizer)
                     if words:
                         sentences.append(words)
@@ -233,7 +234,8 @@ def cache_key(teacher, tokenizer, paths: list[str], max_seq_length: int, max_tra
     id2label = {int(k): v for k, v in teacher.config.id2label.items()}
     add("id2label", json.dumps(id2label, sort_keys=True).encode())
     # Vocabulary, normalizer, pre-tokenizer; not the padding and truncation that the last call happened to set.
-    state = {k: v for k, v in json.loads(tokenizer.backend_tokenizer.to_str()).items() if k not in ("padding", "truncation")}
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state = {k: v for k, v in state.items() if k not in ("padding", "truncation")}
     add("tokenizer", json.dumps(state, sort_keys=True).encode())
     add("files", json.dumps([os.path.basename(p) for p in paths]).encode())
     for path in paths:
@@ -344,14 +346,6 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
     return targets
 
 
-def count_entities(word_logits: torch.Tensor, id2label: dict) -> int:
-    """Entities (seqeval-style spans, IOB2 after repair) in the argmax tags of one sentence's word logits (W, C)."""
-    from trainers.ner_data import iob1_to_iob2
-
-    tags = [id2label[int(i)] for i in word_logits.float().argmax(-1).tolist()]
-    return sum(tag.startswith("B-") for tag in iob1_to_iob2(tags))
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Training data
 
@@ -409,9 +403,13 @@ def select_sentences(targets: TransferTargets, id2label: dict, min_entities: int
     """The sentences in which the teacher's argmax tags hold at least ``min_entities`` entities."""
     if min_entities <= 0:
         return list(range(targets.offsets.shape[0] - 1))
+    from trainers.ner_data import iob1_to_iob2
+
     id2label = {int(k): v for k, v in id2label.items()}
-    return [i for i in range(targets.offsets.shape[0] - 1)
-            if count_entities(targets.sentence(i), id2label) >= min_entities]
+    tags = [id2label[i] for i in targets.logits.float().argmax(-1).tolist()]  # one argmax over all words
+    offsets = targets.offsets.tolist()
+    return [i for i in range(len(offsets) - 1)
+            if sum(tag.startswith("B-") for tag in iob1_to_iob2(tags[offsets[i] : offsets[i + 1]])) >= min_entities]
 
 
 class TransferMixDataset(torch.utils.data.Dataset):

@@ -97,6 +97,8 @@ ROWS = (
         "best10_low_rank + transfer set", source=PRUNED, transfer=True),
     Row("best_shared_tr", f"--model_type shared_ffn --embedding_size 64 {COMBO}", True,
         "full vocabulary, E=64, one shared layer, KD + hidden MSE + transfer set", transfer=True),
+    Row("best10_shared_g_tr", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO}",
+        True, "best10_shared_g + transfer set", source=PRUNED, transfer=True),
 )
 ROW_NAMES = tuple(row.name for row in ROWS)
 DISTILLATION_FLAGS = "--temperature 2.0 --alpha 0.5"
@@ -230,6 +232,8 @@ def row_command(row: Row, args: argparse.Namespace) -> list[str]:
     else:
         source = ["--model_name_or_path", source_dir]
         schedule = [args.epochs, args.learning_rate, args.batch_size]
+        if row.transfer:  # batch_size labelled + ratio × batch_size transfer sentences: the baseline's steps per epoch
+            schedule[2] = round(args.batch_size * (1 + transfer_ratio(row_flags(row, args))))
     training = [
         "--num_train_epochs", str(schedule[0]), "--learning_rate", str(schedule[1]),
         "--per_device_train_batch_size", str(schedule[2]), "--per_device_eval_batch_size", str(args.eval_batch_size),
@@ -242,6 +246,14 @@ def row_command(row: Row, args: argparse.Namespace) -> list[str]:
         source, data, training, transfer, row_flags(row, args), distillation, shlex.split(args.extra),
         ["--output_dir", str(output_dir / row.name)],
     )
+
+
+def transfer_ratio(flags: list[str]) -> float:
+    """The row's --transfer_ratio (run_ner_compress.py's default when the row sets none)."""
+    from trainers.transfer import TransferArguments
+
+    value = merge_flags(["--transfer_ratio", str(TransferArguments.transfer_ratio)], flags)
+    return float(value[value.index("--transfer_ratio") + 1])
 
 
 def transfer_flags(args: argparse.Namespace) -> list[str]:

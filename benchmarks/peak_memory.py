@@ -6,8 +6,8 @@
 
 Each measurement is its own child process, so each peak is that job's alone: ``run_ner_compress.py`` for
 ``--steps`` optimizer steps (no evaluation, no checkpoints), then a child that loads the saved model and predicts
-``--predict_samples`` test sentences in batches. The peak resident set size comes from ``wait4`` (the kernel's
-``ru_maxrss`` of that child); on a GPU the child also reports ``torch.cuda.max_memory_allocated``. A baseline child
+``--predict_samples`` test sentences in batches. The peak resident set size is the child's own ``VmHWM`` (Linux;
+``wait4``'s ``ru_maxrss`` elsewhere); on a GPU the child also reports ``torch.cuda.max_memory_allocated``. A baseline child
 that only imports torch and transformers shows what every row pays before any model exists.
 
 The teacher is fine-tuned from ``--model_name_or_path`` for ``--steps`` steps; the 5× and 10× recipe *shapes* start
@@ -37,16 +37,26 @@ RECIPES = {
 }
 DISTILLED = ("5x (best_low_rank)", "10x (best10_low_rank)")
 
-# Runs inside the child: the job, then its CUDA peak (if any) into the file given as argv[1].
-TRAIN_CHILD = """
+# The child's own peak RSS in KiB. Linux's VmHWM belongs to the process image, so it starts afresh at exec; wait4's
+# ru_maxrss does not (it keeps the parent's RSS from before the exec), which would charge each child its parent's size.
+HWM = """
+def VM_HWM():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except OSError:
+        return None
+"""
+# Runs inside the child: the job, then its peaks into the file given as argv[1].
+TRAIN_CHILD = HWM + """
 import json, sys
 sys.path.insert(0, {repo!r})
 import run_ner_compress, torch
 run_ner_compress.main({argv!r})
 peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-json.dump({{"cuda_peak": peak}}, open(sys.argv[1], "w"))
+json.dump({{"cuda_peak": peak, "vm_hwm_kib": VM_HWM()}}, open(sys.argv[1], "w"))
 """
-PREDICT_CHILD = """
+PREDICT_CHILD = HWM + """
 import json, sys
 sys.path.insert(0, {repo!r})
 import torch
@@ -63,12 +73,12 @@ with torch.no_grad():
                           max_length={max_seq_length}, padding=True, return_tensors="pt").to(device)
         model(**batch)
 peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-json.dump({{"cuda_peak": peak}}, open(sys.argv[1], "w"))
+json.dump({{"cuda_peak": peak, "vm_hwm_kib": VM_HWM()}}, open(sys.argv[1], "w"))
 """
-BASELINE_CHILD = """
+BASELINE_CHILD = HWM + """
 import json, sys
 import torch, transformers
-json.dump({"cuda_peak": None}, open(sys.argv[1], "w"))
+json.dump({"cuda_peak": None, "vm_hwm_kib": VM_HWM()}, open(sys.argv[1], "w"))
 """
 
 
@@ -88,7 +98,7 @@ def measure(code: str, env: dict) -> dict:
             reported = json.load(f)
     finally:
         os.remove(path)
-    rss_mib = usage.ru_maxrss / 1024  # Linux reports KiB
+    rss_mib = (reported.get("vm_hwm_kib") or usage.ru_maxrss) / 1024  # both in KiB on Linux
     cuda = reported.get("cuda_peak")
     return {"peak_rss_mib": round(rss_mib, 1), "cuda_peak_mib": round(cuda / 2**20, 1) if cuda is not None else None}
 

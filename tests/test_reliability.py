@@ -269,10 +269,11 @@ def test_seed_spread_runs_compare_rows_per_seed_and_summarizes(tmp_path, monkeyp
 def test_peak_memory_measures_the_child_peak():
     from benchmarks.peak_memory import markdown, measure
 
-    code = ("import json, sys; block = b'x' * (200 * 2**20); "  # 200 MiB, every page written
-            "json.dump({'cuda_peak': None}, open(sys.argv[1], 'w'))")
-    row = measure(code, dict(os.environ))
-    idle = measure("import json, sys; json.dump({'cuda_peak': None}, open(sys.argv[1], 'w'))", dict(os.environ))
+    from benchmarks.peak_memory import HWM
+
+    report = "json.dump({'cuda_peak': None, 'vm_hwm_kib': VM_HWM()}, open(sys.argv[1], 'w'))"
+    row = measure(HWM + "import json, sys\nblock = b'x' * (200 * 2**20)\n" + report, dict(os.environ))  # 200 MiB
+    idle = measure(HWM + "import json, sys\n" + report, dict(os.environ))  # not the (large) pytest parent's RSS
     assert idle["peak_rss_mib"] < 100 and row["peak_rss_mib"] >= idle["peak_rss_mib"] + 190
     assert row["cuda_peak_mib"] is None
     table = markdown([{"model": "m", "job": "j", **row}])

@@ -104,7 +104,7 @@ CASES = [
     # Data files: content
     Case("train_missing", R, lambda x: x.args(train=x.path("missing.txt")), "missing.txt: no such file"),
     Case("train_empty", R, lambda x: x.args(train=x.write("empty.txt", b"")), "empty.txt: the file is empty"),
-    Case("train_is_folder", R, lambda x: x.args(train=x.path("empty-folder")), "empty-folder: no such file"),
+    Case("train_is_folder", R, lambda x: x.args(train=x.path("empty-folder")), "empty-folder: is a folder"),
     Case("single_column", R, lambda x: x.args(train=x.write("one.txt", "EU B-ORG\n\nTalbrook\n")), "one.txt:3"),
     Case("bad_tag", R, lambda x: x.args(train=x.write("tag.txt", "EU X-ORG\n")), "tag.txt:1: tag 'X-ORG'"),
     Case("unknown_test_tag", R, lambda x: x.args(test=x.write("date.txt", "on O\nMonday B-DATE\n")),
@@ -160,6 +160,11 @@ CASES = [
     Case("low_rank_without_rank", R, lambda x: x.args("--model_type", "low_rank"), "needs --rank"),
     Case("rank_and_energy", R, lambda x: x.args("--rank", "4", "--rank_energy", "0.5"), "only one of --rank"),
     Case("quantize_unknown", R, lambda x: x.args("--quantize", "int4"), "--quantize: invalid choice: 'int4'"),
+    Case("output_dir_is_file", R, lambda x: x.args("--output_dir", DEMO["train"]), "File exists"),
+    Case("resume_missing", R, lambda x: x.args("--resume_from_checkpoint", x.path("nope")),
+         "--resume_from_checkpoint {root}/nope: not a complete checkpoint"),
+    Case("resume_partial", R, lambda x: x.args("--resume_from_checkpoint", x.path("config-only")),
+         "not a complete checkpoint (no trainer_state.json)"),
     # Extra texts for vocabulary pruning: checked before training
     Case("prune_texts_missing", R, lambda x: x.args("--prune_vocab", "--prune_extra_texts", x.path("none.txt")),
          "--prune_extra_texts {root}/none.txt: no such file"),

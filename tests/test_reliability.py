@@ -236,3 +236,45 @@ def test_over_long_test_sentence_is_truncated_with_a_warning(tmp_path, caplog):
                                                    "--test_file", str(test_file)))
     assert results["test_samples"] == 1 and "test_f1" in results
     assert any("longer than max_seq_length=24" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# benchmarks/seed_spread.py drives compare.py's runner, once per seed
+
+
+def test_seed_spread_runs_compare_rows_per_seed_and_summarizes(tmp_path, monkeypatch, capsys):
+    from benchmarks import compare, seed_spread
+
+    calls = []
+
+    def fake_run_rows(args):  # compare.py's runner, minus the training: a results.json per row with a seed's F1
+        calls.append((args.seed, args.rows, args.output_dir, args.epochs))
+        row_dir = os.path.join(args.output_dir, args.rows[0])
+        os.makedirs(row_dir, exist_ok=True)
+        with open(os.path.join(row_dir, "results.json"), "w") as f:
+            json.dump({"test_f1": 0.80 + (args.seed - 42) / 100, "validation_f1": 0.85, "f1_retention": None}, f)
+        return {"trained": args.rows, "skipped": [], "failed": []}
+
+    monkeypatch.setattr(compare, "run_rows", fake_run_rows)
+    report = seed_spread.main(["--output_dir", str(tmp_path), "--seeds", "42,43,44", "--quickstart", "--epochs", "2"])
+    assert [c[0] for c in calls] == [42, 43, 44] and all(c[1] == ["best_low_rank"] and c[3] == 2.0 for c in calls)
+    assert os.path.islink(tmp_path / "seed43" / "teacher")  # one teacher shared by every seed
+    test_f1 = report["metrics"]["test_f1"]
+    assert test_f1["mean"] == pytest.approx(0.81) and test_f1["std"] == pytest.approx(0.01)
+    assert "f1_retention" not in report["metrics"]
+    assert "| test_f1 | 0.8100 ± 0.0100 |" in capsys.readouterr().out
+    assert (tmp_path / "SEED_SPREAD.md").is_file()
+
+
+def test_peak_memory_measures_the_child_peak():
+    from benchmarks.peak_memory import markdown, measure
+
+    from benchmarks.peak_memory import HWM
+
+    report = "json.dump({'cuda_peak': None, 'vm_hwm_kib': VM_HWM()}, open(sys.argv[1], 'w'))"
+    row = measure(HWM + "import json, sys\nblock = b'x' * (200 * 2**20)\n" + report, dict(os.environ))  # 200 MiB
+    idle = measure(HWM + "import json, sys\n" + report, dict(os.environ))  # not the (large) pytest parent's RSS
+    assert idle["peak_rss_mib"] < 100 and row["peak_rss_mib"] >= idle["peak_rss_mib"] + 190
+    assert row["cuda_peak_mib"] is None
+    table = markdown([{"model": "m", "job": "j", **row}])
+    assert table.splitlines()[0] == "| model | job | peak RSS (MiB) |" and "| m | j |" in table

@@ -226,6 +226,10 @@ def validate_run(model_args, compression_args, data_args, training_args, post_ar
     for path in (post_args.prune_extra_texts or []) if post_args is not None else []:
         check_text_file(path, "--prune_extra_texts")
 
+    resume = getattr(training_args, "resume_from_checkpoint", None)
+    if resume and not os.path.isfile(os.path.join(resume, "trainer_state.json")):
+        raise ValueError(f"--resume_from_checkpoint {resume}: not a complete checkpoint (no trainer_state.json)")
+
     teacher_path = model_args.teacher_name_or_path
     # A --model_type student with a teacher is built from the teacher alone (its tokenizer too)
     uses_source = not (model_args.model_type == "student" and teacher_path)

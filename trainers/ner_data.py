@@ -96,6 +96,8 @@ def read_ner_file(path: str) -> list[dict]:
 
 
 def _check_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise NERDataError(f"{path}: is a folder, not a data file")
     if not os.path.isfile(path):
         raise NERDataError(f"{path}: no such file")
     if os.path.getsize(path) == 0:

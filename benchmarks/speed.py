@@ -40,12 +40,12 @@ SHAPES = {
 }
 # The recipes that came out best in RESULTS.md, as (E, rank); there with a pruned vocabulary, which changes no speed.
 BEST_RECIPES = {"best 5x": (128, 48), "best 10x": (64, 16)}
-MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "low_rank", "student",
-               *BEST_RECIPES)
+MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "shared_ffn+relaxed",
+               "low_rank", "student", *BEST_RECIPES)
 
 
 def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64, student_layers: int = 3,
-                 best_recipes: dict = BEST_RECIPES) -> dict[str, tuple[nn.Module, str]]:
+                 best_recipes: dict = BEST_RECIPES, delta_rank: int = 8) -> dict[str, tuple[nn.Module, str]]:
     """Every model type built from ``teacher``, with a few words on its settings."""
     import modeling
 
@@ -61,6 +61,10 @@ def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64, 
             modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
                                                                     **share_ffn),
             f"one whole layer, E={embedding_size}"),
+        # relaxed sharing: the same layer plus each layer's rank-R corrections (extra matrix products per layer)
+        "shared_ffn+relaxed": (
+            modeling.SharedBertForTokenClassification.from_bert(teacher, share_delta_rank=delta_rank, **share_ffn),
+            f"one whole layer + rank-{delta_rank} corrections per layer"),
         "low_rank": (modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=rank), f"rank {rank}"),
         "student": (modeling.build_student(teacher, student_layers), f"{student_layers} layers"),
     }

@@ -102,7 +102,9 @@ def check_compression_settings(config) -> None:
     if groups > 1 and config.share_mode is None:
         raise ValueError(f"num_shared_groups={groups} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
     # the widest rank a correction of every shared dense layer can have: min(in, out) over them
-    limit = config.hidden_size if config.share_mode == "attention" else min(config.hidden_size, config.intermediate_size)
+    limit = config.hidden_size
+    if config.share_mode != "attention":  # the feed-forward layers are H×I and I×H
+        limit = min(config.hidden_size, config.intermediate_size)
     if not isinstance(delta, int) or not 0 <= delta <= limit:
         raise ValueError(f"share_delta_rank={delta!r} must be an integer between 0 and min(in, out)={limit}")
     if delta and config.share_mode is None:

@@ -34,7 +34,13 @@ from .configuration_compressed_bert import (
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
-from .shared_layers import DEFAULT_SHARE_DELTA_INIT, DEFAULT_SHARE_INIT, SharedBertEncoder, load_shared_from_layers, parse_share_init
+from .shared_layers import (
+    DEFAULT_SHARE_DELTA_INIT,
+    DEFAULT_SHARE_INIT,
+    SharedBertEncoder,
+    load_shared_from_layers,
+    parse_share_init,
+)
 
 logger = logging.getLogger(__name__)
 

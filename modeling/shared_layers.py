@@ -14,8 +14,7 @@ Groups (``num_shared_groups`` G): G distinct shared modules, each serving a cont
 Relaxed sharing (``share_delta_rank`` R > 0): see ``relaxed_sharing``.
 
 Initialization from a source model (``share_init``), per group: ``"layer:K"`` copies the K-th layer of the run
-(the default, ``layer:1``);
-``"mean"`` averages the run's layers. See ``load_shared_from_layers``.
+(the default, ``layer:1``); ``"mean"`` averages the run's layers. See ``load_shared_from_layers``.
 """
 
 from __future__ import annotations
@@ -155,7 +154,7 @@ def load_shared_from_layers(
     encoder: SharedBertEncoder,
     source_layers: list[nn.Module],
     share_init: str = DEFAULT_SHARE_INIT,
-    share_delta_init: str = "svd",
+    share_delta_init: str = DEFAULT_SHARE_DELTA_INIT,
 ) -> tuple[set[str], set[str]]:
     """Fill ``encoder`` from a source BERT's ``encoder.layer`` list (same hidden and intermediate sizes).
 

@@ -44,6 +44,7 @@ MODEL_FILES = {
     "factorized_embeddings.py",
     "low_rank.py",
     "shared_layers.py",
+    "relaxed_sharing.py",  # imported by shared_layers.py, so copied with the modeling code
 }
 
 

@@ -181,7 +181,8 @@ def test_save_and_reload_with_auto_classes(name, saved):
     base_class, head_class = _FAMILIES[config_class]
     assert type(model) is head_class
     assert {"modeling_compressed_bert.py", "configuration_compressed_bert.py", "factorized_embeddings.py",
-            "low_rank.py", "shared_layers.py", "relaxed_sharing.py", "model.safetensors"} <= {p.name for p in folder.iterdir()}
+            "low_rank.py", "shared_layers.py", "relaxed_sharing.py", "model.safetensors"} <= {
+        p.name for p in folder.iterdir()}
     assert set(json.loads((folder / "config.json").read_text())["auto_map"]) == {
         "AutoConfig", "AutoModel", "AutoModelForTokenClassification"}
 

@@ -62,7 +62,8 @@ def test_each_group_starts_from_its_own_run(relaxed):
     encoder, layers = model.bert.encoder, source.bert.encoder.layer
     assert [encoder.group_of(i) for i in range(6)] == [0, 0, 1, 1, 2, 2]
     for group, picked in enumerate((1, 3, 5)):  # layer:1 is the second layer of each run
-        assert torch.equal(encoder.shared_layer[group].intermediate.dense.weight, layers[picked].intermediate.dense.weight)
+        shared = encoder.shared_layer[group].intermediate.dense.weight
+        assert torch.equal(shared, layers[picked].intermediate.dense.weight)
     mean = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", num_shared_groups=3,
                                                       share_init="mean", share_delta_rank=relaxed)
     expected = (layers[2].attention.self.key.weight + layers[3].attention.self.key.weight) / 2
@@ -109,7 +110,7 @@ def test_the_svd_start_keeps_a_trainable_correction_where_the_residual_is_zero()
     assert other.delta.up.weight.abs().sum() > 0
 
 
-def _layer_parameters(ffn_shared: bool = True) -> int:
+def _layer_parameters() -> int:
     attention = 4 * (H * H + H) + 2 * H  # query, key, value, output dense; the attention LayerNorm
     ffn = (H * I + I) + (I * H + H) + 2 * H  # intermediate, output dense; the output LayerNorm
     return attention + ffn

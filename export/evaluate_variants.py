@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from trainers.checks import check_text_file
+
 logger = logging.getLogger(__name__)
 
 QUANTIZE_CHOICES = ("none", "int8")
@@ -69,17 +71,8 @@ class PostTrainingArguments:
             raise ValueError(f"--prune_keep_top {self.prune_keep_top} must be 0 or more")
         if self.prune_keep_top and not self.prune_vocab:
             raise ValueError("--prune_keep_top is only used with --prune_vocab")
-        for path in self.prune_extra_texts or []:  # fail before training, not after it
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"--prune_extra_texts {path}: no such file")
-            if os.path.getsize(path) == 0:
-                raise ValueError(f"--prune_extra_texts {path}: the file is empty")
-            from modeling.vocab_pruning import read_text_file
-
-            try:  # .gz, undecodable or binary text: read it once now rather than fail after training
-                read_text_file(path)
-            except ValueError as err:
-                raise ValueError(f"--prune_extra_texts {err}") from None
+        for path in self.prune_extra_texts or []:  # missing, empty, undecodable or binary: fail before training
+            check_text_file(path, "--prune_extra_texts")
 
     @property
     def requested(self) -> bool:

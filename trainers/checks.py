@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gzip
 import math
 import os
 import types
@@ -33,22 +34,30 @@ class ConfigValueError(ValueError):
 
 
 def check_utf8(path: str, what: str = "") -> None:
-    """Raise naming ``path:line`` (and the byte offset in the file) at the first byte that is not UTF-8.
+    """Raise naming ``path:line`` (and the byte offset in the file) at the first byte that is not UTF-8 (``.gz``
+    files are read decompressed; a NUL byte means binary).
 
     Python's own message gives the position inside a read buffer, not in the file, and no file name.
     """
-    with open(path, "rb") as f:
-        data = f.read()
+    prefix = f"{what} " if what else ""
+    try:
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{prefix}{path}: cannot read it ({err})") from None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         hint = " (UTF-16?)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        prefix = f"{what} " if what else ""
         raise ValueError(
             f"{prefix}{path}:{line}: not UTF-8 text{hint}: byte 0x{data[err.start]:02x} at offset {err.start} "
             "of the file; save it as UTF-8"
         ) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:  # valid UTF-8, but no text file holds it
+        line = data.count(b"\n", 0, nul) + 1
+        raise ValueError(f"{prefix}{path}:{line}: a NUL byte at offset {nul}: binary, not text")
 
 
 def check_text_file(path: str, flag: str) -> None:
@@ -218,13 +227,11 @@ def check_config_values(settings: dict, dataclass_types) -> None:
 def validate_run(model_args, compression_args, data_args, training_args, post_args=None) -> None:
     """Everything that can be checked before data or models are loaded, in the order a user would fix it.
 
-    Flags and numbers first, then the paths (model, teacher, tokenizer folders; the extra texts for pruning), then
+    Flags and numbers first, then the paths (model, teacher, tokenizer folders; PostTrainingArguments checks the extra texts for pruning), then
     what needs the models' configs: ``--max_seq_length`` against ``max_position_embeddings``, and the teacher's
     vocabulary and width against the student's.
     """
     check_numbers(compression_args, data_args, training_args)
-    for path in (post_args.prune_extra_texts or []) if post_args is not None else []:
-        check_text_file(path, "--prune_extra_texts")
 
     resume = getattr(training_args, "resume_from_checkpoint", None)
     if resume and not os.path.isfile(os.path.join(resume, "trainer_state.json")):

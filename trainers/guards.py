@@ -26,6 +26,12 @@ class NonFiniteGuard(TrainerCallback):
         self.parameters = [p for p in model.parameters() if p.requires_grad]
 
     def on_step_end(self, args, state, control, **kwargs):
+        # The Trainer's own flow callback has already decided this step's log, evaluation and save. On a GPU the
+        # check costs a host sync and a reduction per tensor, so check only on CPU every step, and elsewhere on the
+        # steps that would write or report something: no NaN checkpoint is ever saved either way.
+        acts = control.should_save or control.should_log or control.should_evaluate or control.should_training_stop
+        if not acts and self.parameters and self.parameters[0].device.type != "cpu":
+            return control
         with torch.no_grad():
             # One reduction per tensor and one host sync per step: a NaN or inf anywhere makes the sum non-finite
             total = torch.stack([p.detach().float().sum() for p in self.parameters]).sum()

@@ -5,8 +5,8 @@ onnxruntime (the ``serve`` extra); the PyTorch path imports torch, transformers 
 model.
 
 Input formats (``detect_input_format``), decided from the name and the first lines:
-  * ``.json`` / ``.jsonl`` (optionally ``.gz``): JSON lines like the training files, ``{"tokens": [...]}`` with
-    optional gold ``"ner_tags"``;
+  * ``.json`` / ``.jsonl`` (optionally ``.gz``), or a first line that is a JSON object with a ``"tokens"`` list:
+    JSON lines like the training files, ``{"tokens": [...]}`` with optional gold ``"ner_tags"``;
   * a first line ``-DOCSTART-``, or first non-blank lines that all have two or more columns ending in an IOB tag
     (``O``, ``B-X``, ``I-X``): CoNLL columns, token first, gold tag last;
   * anything else (``.txt``, ``.gz``, ``-`` for stdin): raw text, one document or sentence per line.
@@ -437,8 +437,6 @@ def read_lines(path: str, encoding: str | None) -> Iterator[tuple[int, str]]:
                 raise ValueError(f"{name}:{line_no}: not {encoding or 'UTF-8'} text (byte {raw[err.start]:#04x} at "
                                  f"byte {err.start + 1} of the line); a binary file? give --encoding if the text "
                                  "uses another encoding") from None
-            except OSError as err:  # gzip: not a gzip file
-                raise ValueError(f"{name}: cannot read it ({err})") from None
             if encoding is None and "\x00" in text:
                 raise ValueError(f"{name}:{line_no}: a NUL byte: this looks like a binary file, not text "
                                  "(give --encoding to read it anyway)")
@@ -461,6 +459,12 @@ def detect_input_format(path: str, head: list[str]) -> tuple[str, bool]:
     non_blank = [line for line in head if line.strip()]
     if not non_blank:
         return "text", False
+    if non_blank[0].lstrip().startswith("{"):  # JSON lines without the extension (stdin, say)
+        try:
+            if isinstance(json.loads(non_blank[0]).get("tokens"), list):
+                return "jsonl", False
+        except (json.JSONDecodeError, AttributeError):
+            pass
     if non_blank[0].split()[0] == DOCSTART:
         token_lines = [line.split() for line in non_blank[1:] if line.split()[0] != DOCSTART]
         return "conll", bool(token_lines) and all(len(c) >= 2 and is_iob(c[-1]) for c in token_lines)
@@ -559,7 +563,9 @@ class EntityCounts:
 
 
 def format_sentence(sentence: Sentence, words: WordPredictions, output_format: str) -> str:
-    if sentence.kind == "copy":
+    if sentence.kind == "copy":  # blank and -DOCSTART- lines: kept in CoNLL output, dropped from JSON lines
+        if output_format == "jsonl":
+            return ""
         line = sentence.lines[0]
         return (line.rstrip() + " O\n") if line.split() else "\n"
     if sentence.kind == "text":

@@ -312,6 +312,7 @@ def bad_cases(models, tmp_path):
                                   "missing input", "bad stride"])
 def test_bad_input_gets_one_line_and_status_2(models, tmp_path, monkeypatch, capsys, case):
     argv, expected = bad_cases(models, tmp_path)[case]
+    capsys.readouterr()  # what building the cases printed
     output = tmp_path / "out" / "predictions.jsonl"
     output.parent.mkdir()
     status, out, err = run_cli(monkeypatch, capsys, *argv, "--output", output)
@@ -363,3 +364,25 @@ def test_quickstart_ends_with_the_figures_the_command_and_its_output(tiny_bert_d
     assert f"run_ner_predict --model {compressed} --input your_text.txt" in out
     records = [json.loads(line) for line in out.splitlines() if line.startswith('  {"text"')]
     assert [r["text"] for r in records] == QUICKSTART_LINES
+
+
+def test_json_lines_in_scores_like_conll(models, tmp_path, monkeypatch, capsys):
+    from trainers.ner_data import read_conll
+
+    records = read_conll(str(DEMO_DIR / "demo_test.txt"))
+    source = tmp_path / "test.jsonl"
+    source.write_text("".join(json.dumps({"tokens": r["tokens"], "ner_tags": r["ner_tags"]}) + "\n"
+                              for r in records), encoding="utf-8")
+    scores = []
+    for path in (source, DEMO_DIR / "demo_test.txt"):
+        status, out, err = run_cli(monkeypatch, capsys, "--model", models["fp32"], "--input", path,
+                                   "--format", "jsonl")
+        assert status == 0
+        scores.append(SCORE_LINE.search(err).groups())
+        predicted = [json.loads(line) for line in out.splitlines()]
+        assert [p["tokens"] for p in predicted] == [r["tokens"] for r in records]
+        assert all(len(p["pred_tags"]) == len(p["tokens"]) for p in predicted)
+    assert scores[0] == scores[1]
+    # the same records on stdin are recognised from their first line
+    done = run_script("--model", models["fp32"], "--input", "-", stdin=source.read_text(encoding="utf-8"))
+    assert done.returncode == 0 and SCORE_LINE.search(done.stderr).groups() == scores[0]

@@ -195,7 +195,7 @@ def load_onnx(args: PredictArguments):
         providers = ["CUDAExecutionProvider"]
     try:
         session = OnnxNerSession(args.model, id2label, providers)
-    except (ValueError, OSError):
+    except (ValueError, OSError):  # already one line naming the file
         raise
     except Exception as err:  # onnxruntime's own types for a file that is not a model
         raise ValueError(f"--model {args.model}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from None
@@ -367,6 +367,7 @@ class NerPredictor:
                 last[word] = position
             words = list(range(num_words[index])) if num_words is not None else sorted(first)
             tags, scores, spans = [], [], []
+            by_word = {}
             if first:
                 chosen = subword_logits[[first[w] for w in first]]  # (W, C)
                 chosen = chosen - chosen.max(axis=-1, keepdims=True)
@@ -376,7 +377,7 @@ class NerPredictor:
                            for k, w in enumerate(first)}
             for word in words:
                 # A word without subwords (a lone zero-width space, say) cannot be tagged: O
-                tag, score = by_word.get(word, ("O", 1.0)) if first else ("O", 1.0)
+                tag, score = by_word.get(word, ("O", 1.0))
                 tags.append(tag)
                 scores.append(score)
                 if num_words is None:
@@ -386,7 +387,7 @@ class NerPredictor:
 
     def tag_words(self, sentences: list[list[str]]) -> list[WordPredictions]:
         """Pre-split words (CoNLL, JSON lines): one tag per word."""
-        encodings = self.tokenizer.encode_batch([s for s in sentences], is_pretokenized=True,
+        encodings = self.tokenizer.encode_batch(sentences, is_pretokenized=True,
                                                 add_special_tokens=False) if sentences else []
         return self._words(encodings, self.subword_logits(encodings), [len(s) for s in sentences])
 

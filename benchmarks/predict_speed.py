@@ -100,18 +100,23 @@ def peak_rss_mb(command: list[str]) -> float:
     return int(kilobytes) / 1024
 
 
-def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
-    """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
+def read_words(test_file: Path) -> list[list[str]]:
+    """The words of each sentence of a CoNLL file."""
     sentences, words = [], []
     for line in open(test_file, encoding="utf-8"):
         columns = line.split()
         if not columns or columns[0] == "-DOCSTART-":
             if words:
-                sentences.append(" ".join(words) + "\n")
+                sentences.append(words)
             words = []
         else:
             words.append(columns[0])
-    block = "".join(sentences).encode("utf-8")
+    return sentences + [words] if words else sentences
+
+
+def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
+    """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
+    block = "".join(" ".join(words) + "\n" for words in read_words(test_file)).encode("utf-8")
     size = int(megabytes * 1e6)
     with open(target, "wb") as f:
         for _ in range(size // len(block)):
@@ -124,12 +129,15 @@ def conll_head(test_file: Path, target: Path, num_sentences: int) -> Path:
     """The first ``num_sentences`` sentences of a CoNLL file (all of them for 0)."""
     if not num_sentences:
         return test_file
-    kept, count = [], 0
+    kept, count, in_sentence = [], 0, False
     for line in open(test_file, encoding="utf-8"):
-        if not line.split():
+        columns = line.split()
+        if not columns and in_sentence:
             count += 1
-            if count > num_sentences:
+            if count == num_sentences:
+                kept.append(line)
                 break
+        in_sentence = bool(columns) and columns[0] != "-DOCSTART-"
         kept.append(line)
     target.write_text("".join(kept), encoding="utf-8")
     return target
@@ -196,12 +204,12 @@ def main(argv: list[str] | None = None) -> str:
             memory.append((megabytes, peak_rss_mb(predict_command(rss_model, text, scratch / "out", args.batch_size,
                                                                    args.rss_device))))
             print(f"peak RSS on {megabytes:g} MB: {memory[-1][1]:.0f} MB", file=sys.stderr)
-        count = sum(1 for line in open(test_file, encoding="utf-8") if not line.split())
+        count = len(read_words(test_file))
     notes = [
         ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
          "weights)") + f": {', '.join(folders)}; the first is the teacher",
         f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
-        + f" (about {count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
+        + f" ({count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
         "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "
         "included, model loading excluded",
     ]

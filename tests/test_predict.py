@@ -386,3 +386,19 @@ def test_json_lines_in_scores_like_conll(models, tmp_path, monkeypatch, capsys):
     # the same records on stdin are recognised from their first line
     done = run_script("--model", models["fp32"], "--input", "-", stdin=source.read_text(encoding="utf-8"))
     assert done.returncode == 0 and SCORE_LINE.search(done.stderr).groups() == scores[0]
+
+
+def test_predict_speed_reads_the_commands_summary_and_sizes_its_inputs(models, tmp_path, monkeypatch, capsys):
+    from benchmarks import predict_speed
+
+    status, _, err = run_cli(monkeypatch, capsys, "--model", models["fp32"], "--input", DEMO_DIR / "demo_test.txt",
+                             "--output", tmp_path / "out.conll")
+    assert status == 0 and predict_speed.THROUGHPUT.search(err).group(1) == "100"
+    text = predict_speed.raw_text(DEMO_DIR / "demo_test.txt", tmp_path / "raw.txt", 0.05)
+    assert 45_000 < os.path.getsize(text) <= 50_000 and text.read_text().endswith(" .\n")
+    head = predict_speed.conll_head(DEMO_DIR / "demo_test.txt", tmp_path / "head.txt", 3)
+    assert len(predict_speed.read_words(head)) == 3 and head.read_text().endswith(" O\n\n")
+    table = predict_speed.format_table({"teacher": dict.fromkeys(predict_speed.VARIANTS, 100.0),
+                                        "best 5x": {"PyTorch fp32": 150.0, "ONNX fp32": 200.0, "ONNX int8": 300.0}},
+                                       baseline=100.0)
+    assert "| best 5x | 150 | 200 | 300 | 3.00x |" in table

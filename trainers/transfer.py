@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DataCollatorForTokenClassification, TrainerCallback
 
+from .checks import check_text_file
+
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when the stored layout or the target computation changes: old files then miss
@@ -108,19 +110,11 @@ def default_cache_dir() -> str:
 
 
 def check_transfer_file(path: str) -> None:
-    """Missing, empty, binary (NUL bytes or not gzip when named .gz) -> an error naming the file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--transfer_file {path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise ValueError(f"--transfer_file {path}: the file is empty")
-    try:
-        with _open_binary(path) as f:
-            head = f.read(_SNIFF_BYTES)
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"--transfer_file {path}: cannot read it as gzip ({err})") from None
-    if b"\x00" in head:
-        raise ValueError(f"--transfer_file {path}: a binary file, not text (NUL bytes in its first "
-                         f"{len(head)} bytes)")
+    """Missing, empty, undecodable, binary (NUL bytes, or not gzip when named .gz) or blank -> one error naming the
+    file (and the line of a bad byte): checked before any teacher or training work."""
+    check_text_file(path, "--transfer_file")
+    with _open_binary(path) as f:
+        head = f.read(_SNIFF_BYTES)
     if not head.strip():
         raise ValueError(f"--transfer_file {path}: the file holds no text")
 

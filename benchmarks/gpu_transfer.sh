@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Issues 13-15 on a borrowed GPU, inside one ~9-minute command (the device budget is 15 minutes in all):
+# Issues 13-15 on a borrowed GPU, meant for one ~9-minute command (the device budget is 15 minutes in all).
+# Not yet seen to finish: its one full try on an H100 (2026-11-26) was killed at the 600 s limit with nothing printed
+# (grep then buffered its output; it now flushes each line). Give it a device call of its own, run it with
+# `2>&1 | tee $OUT/run_log.txt`, and cut ROWS / SWEEP_POINTS first if a try runs long.
 #   - the transfer-set rows (Reuters text labelled by the teacher) beside their no-transfer baselines, trained side by
 #     side with the same labelled epochs, steps and time cap;
 #   - the sharing rows re-measured with the layer:1 start, the >= 9.5x sharing recipe and relaxed sharing;
@@ -19,7 +22,7 @@ export HF_HOME=$WORK/hf  # the transfer cache goes under it, shared by every run
 start=$(date +%s)
 elapsed() { echo "$1 at $(( $(date +%s) - start )) s"; }
 python3 benchmarks/compare.py --output_dir "$WORK" --model_name_or_path /tmp/minilm $DATA --rows teacher \
-    --teacher_epochs "${TEACHER_EPOCHS:-4}" --teacher_learning_rate 1e-4 --extra "$COMMON" 2>&1 | grep -v "^ *$"
+    --teacher_epochs "${TEACHER_EPOCHS:-4}" --teacher_learning_rate 1e-4 --extra "$COMMON" 2>&1 | grep --line-buffered -v "^ *$"
 elapsed "teacher done"
 # The sweep needs only the teacher: it starts now, beside the rest.
 python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --teacher_dir "$WORK/teacher" $DATA \
@@ -29,7 +32,7 @@ python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --teacher_dir "$W
 sweep=$!
 # The pruned teacher (train + Reuters pieces) and the teacher predictions on the transfer set, once for all runs.
 python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --rows teacher_pruned \
-    --extra "$COMMON" 2>&1 | grep -v "^ *$"
+    --extra "$COMMON" 2>&1 | grep --line-buffered -v "^ *$"
 python3 -m trainers.transfer --teacher "$WORK/teacher" $TR --max_seq_length 256 2>&1 | tail -2
 python3 -m trainers.transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 2>&1 | tail -2
 elapsed "pruned teacher and transfer cache ready"
@@ -45,8 +48,9 @@ done
 python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --parallel "${PARALLEL:-16}" \
     --rows "${ROWS:-best_low_rank,best_low_rank_tr,best10_low_rank,best10_low_rank_tr,best_full_vocab,best_shared_tr,shared_attn,shared_ffn,shared_attn_kd,shared_ffn_kd,best,best10_shared_g,best10_shared_g_tr,best_shared_relaxed}" \
     --epochs "${EPOCHS:-6}" --learning_rate 2e-4 --extra "$COMMON --max_train_seconds ${ROW_SECONDS:-270}" \
-    2>&1 | grep -v "^ *$"
+    2>&1 | grep --line-buffered -v "^ *$"
 elapsed "rows done"
+cp "$WORK"/RESULTS.md "$OUT"/ 2>/dev/null  # the main table comes back even if what follows runs out of time
 wait
 elapsed "sweep and seeds done"
 mkdir -p "$WORK/spread/seed42" && ln -sfn "$WORK/teacher" "$WORK/spread/seed42/teacher" && \

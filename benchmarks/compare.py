@@ -267,12 +267,10 @@ def transfer_flags(args: argparse.Namespace) -> list[str]:
 
 def fill_transfer_cache(args: argparse.Namespace, rows: list[Row], env: dict) -> None:
     """Run each transfer row's teacher over --transfer_file once, so that rows in parallel find the cache filled."""
-    if str(REPO) not in sys.path:  # run_ner_compress.py sits at the checkout's root
-        sys.path.insert(0, str(REPO))
-    from run_ner_compress import DataArguments
+    from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH
 
     output_dir = Path(args.output_dir)
-    max_seq_length = args.max_seq_length or DataArguments.max_seq_length  # the rows' value: it is in the cache key
+    max_seq_length = args.max_seq_length or DEFAULT_MAX_SEQ_LENGTH  # the rows' value: it is in the cache key
     for source in dict.fromkeys(row.source for row in rows if row.transfer):
         log_path = output_dir / "logs" / f"transfer_cache_{source}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

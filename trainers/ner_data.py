@@ -16,6 +16,7 @@ from .checks import check_utf8
 logger = logging.getLogger(__name__)
 
 DOCSTART = "-DOCSTART-"
+DEFAULT_MAX_SEQ_LENGTH = 256  # subword positions per sentence; longer ones are truncated with a warning
 
 
 class NERDataError(ValueError):

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 from benchmarks import compare  # noqa: E402
+from benchmarks.compare_runner import child_env, exit_with_outcome, run_all  # noqa: E402
 
 logger = logging.getLogger("sweep_sharing")
 
@@ -146,13 +145,8 @@ def run_points(own: argparse.Namespace, shared: argparse.Namespace) -> dict:
     planned = [(point.row(), compare.row_command(point.row(), shared)) for point in POINTS if point.name in own.points]
     skipped = [row.name for row, _ in planned if compare.is_done(output_dir, row.name)]
     todo = [(row, command) for row, command in planned if row.name not in skipped]
-    env = dict(os.environ)
-    if own.parallel > 1 and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // own.parallel))
-    with ThreadPoolExecutor(max_workers=own.parallel) as pool:
-        outcomes = list(pool.map(lambda item: compare.run_row(*item, output_dir, env), todo))
-    return {"trained": [row.name for (row, _), ok in zip(todo, outcomes) if ok], "skipped": skipped,
-            "failed": [row.name for (row, _), ok in zip(todo, outcomes) if not ok]}
+    trained, failed = run_all(todo, output_dir, child_env(own.parallel), own.parallel)
+    return {"trained": trained, "skipped": skipped, "failed": failed}
 
 
 def collect_points(output_dir: str | Path) -> list[dict]:
@@ -241,8 +235,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        outcome = main()
-    except FileNotFoundError as err:
-        sys.exit(f"sweep_sharing.py: error: {err}")
-    sys.exit(1 if outcome["failed"] else 0)
+    exit_with_outcome(main, "sweep_sharing.py")

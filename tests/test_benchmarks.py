@@ -124,6 +124,26 @@ def test_table_ratios_come_from_the_teacher_row(tmp_path):
     assert "| student | 40.00 | 2.50× | 0.7200 | 0.7200 | 80.0% |" in (tmp_path / "RESULTS.md").read_text()
 
 
+# Committed results folders beside the tables compare.py wrote from them.
+COMMITTED_TABLES = ("results", "results/cpu_deploy")
+
+
+@pytest.mark.parametrize("folder", COMMITTED_TABLES)
+def test_committed_results_give_back_their_committed_tables(tmp_path, folder):
+    """Results written before a change still load: their row folders alone regenerate the committed tables."""
+    import shutil
+
+    source = REPO / folder
+    for path in source.glob("*/results.json"):
+        (tmp_path / path.parent.name).mkdir()
+        shutil.copy(path, tmp_path / path.parent.name / "results.json")
+    compare.write_tables(tmp_path)
+    committed = [name for name in ("RESULTS.md", "results.csv", "variants.csv") if (source / name).is_file()]
+    assert "RESULTS.md" in committed
+    for name in committed:
+        assert (tmp_path / name).read_text() == (source / name).read_text(), f"{folder}/{name} differs"
+
+
 def test_speed_measures_every_model_type():
     import torch
     from transformers import BertForTokenClassification

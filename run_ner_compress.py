@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -23,7 +24,17 @@ import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
+import yaml
+from transformers import HfArgumentParser
+
+from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings
+from modeling import minilm_path
+from run_ner_cli import run_cli
+from trainers import DistillationArguments
+from trainers.checks import check_config_values, check_text_file, check_utf8
+from trainers.demo_data import DEMO_DIR
 from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH
+from trainers.transfer import TransferArguments
 
 logger = logging.getLogger("run_ner_compress")
 
@@ -112,15 +123,77 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep the first N test sentences."})
 
 
+@dataclass
+class RunTrainingArguments(DistillationArguments):
+    """TrainingArguments and the distillation settings, plus what only this script does: a wall-clock budget, and
+    ``outputs/<model_type>`` (or ``quickstart_out/<model_type>``) when no ``--output_dir`` is given."""
+
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many seconds (single process); the best checkpoint is kept."},
+    )
+
+    def __post_init__(self):
+        # Recorded before TrainingArguments fills in its own default, so apply_defaults can pick outputs/<model_type>.
+        self.output_dir_given = self.output_dir is not None
+        super().__post_init__()
+        seconds = self.max_train_seconds
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"--max_train_seconds {seconds} must be a finite number > 0")
+
+
+@dataclass
+class PostTrainingArguments:
+    """Deployment variants made after training and measured on the test split (export/evaluate_variants.py)."""
+
+    prune_vocab: bool = field(
+        default=False,
+        metadata={"help": "Keep only the wordpieces the training split (and --prune_extra_texts) uses, plus special "
+                          "tokens and single characters; written to <output_dir>/vocab_pruned."},
+    )
+    prune_extra_texts: list[str] | None = field(
+        default=None, metadata={"help": "Plain-text files whose wordpieces --prune_vocab keeps too."}
+    )
+    prune_keep_top: int = field(
+        default=0,
+        metadata={"help": "--prune_vocab also keeps the N first (most frequent) pieces of the pretrained vocabulary: "
+                          "fewer finer splits of unseen words, for N more rows."},
+    )
+    export_onnx: bool = field(
+        default=False, metadata={"help": "Export the final (maybe pruned) model to <output_dir>/onnx/model.onnx."}
+    )
+    quantize: str = field(
+        default="none",
+        metadata={"help": "int8: dynamic int8 quantization (of the ONNX file with --export_onnx, else in PyTorch).",
+                  "choices": QUANTIZE_CHOICES},
+    )
+
+    def __post_init__(self):
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"--quantize {self.quantize!r} must be one of {QUANTIZE_CHOICES}")
+        if self.prune_extra_texts and not self.prune_vocab:
+            raise ValueError("--prune_extra_texts is only used with --prune_vocab")
+        if self.prune_keep_top < 0:
+            raise ValueError(f"--prune_keep_top {self.prune_keep_top} must be 0 or more")
+        if self.prune_keep_top and not self.prune_vocab:
+            raise ValueError("--prune_keep_top is only used with --prune_vocab")
+        for path in self.prune_extra_texts or []:  # missing, empty, undecodable or binary: fail before training
+            check_text_file(path, "--prune_extra_texts")
+
+    def settings(self) -> VariantSettings:
+        """The plain settings that ``export.evaluate_variants.run_post_training`` takes."""
+        return VariantSettings(prune_vocab=self.prune_vocab, prune_extra_texts=tuple(self.prune_extra_texts or ()),
+                               prune_keep_top=self.prune_keep_top, export_onnx=self.export_onnx,
+                               quantize=self.quantize)
+
+    @property
+    def requested(self) -> bool:
+        return self.settings().requested
+
+
 def parse_args(argv: list[str] | None = None):
-    from transformers import HfArgumentParser
-
-    from export.evaluate_variants import PostTrainingArguments
-    from trainers import DistillationArguments
-    from trainers.transfer import TransferArguments
-
     parser = HfArgumentParser(
-        (ModelArguments, CompressionArguments, DataArguments, DistillationArguments, PostTrainingArguments,
+        (ModelArguments, CompressionArguments, DataArguments, RunTrainingArguments, PostTrainingArguments,
          TransferArguments)
     )
     parser.print_usage = lambda file=None: None  # its 60-line usage would bury the one error line
@@ -128,10 +201,6 @@ def parse_args(argv: list[str] | None = None):
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         if not os.path.isfile(argv[0]):
             raise FileNotFoundError(f"{argv[0]}: no such config file")
-        import yaml
-
-        from trainers.checks import check_config_values, check_utf8
-
         check_utf8(argv[0])
         try:
             with open(argv[0], encoding="utf-8") as f:
@@ -154,8 +223,6 @@ def parse_args(argv: list[str] | None = None):
 def apply_defaults(model_args, compression_args, data_args, training_args) -> None:
     """Fill what depends on other flags: quickstart paths, the output folder, the factorized default E."""
     if data_args.quickstart:
-        from trainers.demo_data import DEMO_DIR, minilm_path
-
         if model_args.model_name_or_path == ModelArguments.model_name_or_path:
             model_args.model_name_or_path = minilm_path()
         if not (data_args.train_file or data_args.validation_file or data_args.test_file):
@@ -394,7 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
     from trainers.checks import validate_run
     from trainers.run_folder import OutputFolderLock
 
-    validate_run(model_args, compression_args, data_args, training_args, post_args)  # before any model is loaded
+    validate_run(model_args, compression_args, data_args, training_args)  # before any model is loaded
     check_sharing_fits(model_args, compression_args)
     if transfer_args.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
         if not model_args.teacher_name_or_path and model_args.model_type != "student":
@@ -607,7 +674,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
             from export.evaluate_variants import run_post_training
 
             results["arguments"]["post_training"] = asdict(post_args)
-            results.update(run_post_training(post_args, training_args.output_dir, data.splits.get("train"),
+            results.update(run_post_training(post_args.settings(), training_args.output_dir, data.splits.get("train"),
                                              splits.get("test"), label_list, data_args.max_seq_length))
         from hub_cards import write_model_card
 
@@ -625,13 +692,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
 
 def cli() -> None:
     """Console entry point: known input errors become one line on stderr and exit status 2."""
-    try:
-        main()
-    except (ValueError, OSError, ImportError) as err:
-        if os.environ.get("NER_COMPRESS_DEBUG"):
-            raise
-        print(f"run_ner_compress: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, "run_ner_compress")
 
 
 if __name__ == "__main__":

@@ -12,27 +12,17 @@ transformers is imported. The input formats, the aggregation and the windows for
 
 from __future__ import annotations
 
-import os
-import sys
+from export.predict import parse_predict_args, predict_file
+from run_ner_cli import run_cli
 
 
 def main(argv: list[str] | None = None):
-    from export.predict import parse_predict_args, predict_file
-
     return predict_file(parse_predict_args(argv))
 
 
 def cli() -> None:
     """Console entry point: known input errors become one line on stderr and exit status 2."""
-    try:
-        main()
-    except (ValueError, OSError, ImportError) as err:
-        if os.environ.get("NER_COMPRESS_DEBUG"):
-            raise
-        print(f"run_ner_predict: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_cli(main, "run_ner_predict")
 
 
 if __name__ == "__main__":

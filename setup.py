@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
-    py_modules=["run_ner_compress", "run_ner_predict"],
+    py_modules=["run_ner_compress", "run_ner_predict", "run_ner_cli"],
     package_data={"trainers.demo_data": ["*.txt"]},
     install_requires=[
         "torch>=2.4,<2.15",

@@ -125,8 +125,7 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
         return target
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from export.evaluate_variants import staged_dir
-    from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary
+    from export.vocab_pruning import prune_to_folder
     from trainers.ner_data import load_ner_splits
 
     if args.quickstart and not args.train_file:
@@ -139,11 +138,7 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     model = AutoModelForTokenClassification.from_pretrained(output_dir / "teacher")
     before = model.config.vocab_size
     # The transfer text is what the students will read: its pieces make pruning cost less on unseen words.
-    keep = corpus_vocabulary(tokenizer, sentences, text_files=args.transfer_file or ())
-    model, tokenizer = prune_vocabulary(model, tokenizer, keep)
-    with staged_dir(str(target)) as staging:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+    model, _ = prune_to_folder(model, tokenizer, str(target), sentences, text_files=args.transfer_file or ())
     logger.info("pruned the teacher's vocabulary from %d to %d wordpieces -> %s", before, model.config.vocab_size,
                 target)
     return target

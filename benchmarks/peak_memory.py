@@ -117,7 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra", default="", help='More run_ner_compress.py flags for training, e.g. "--bf16".')
     args = parser.parse_args(argv)
     if args.quickstart:
-        from trainers.demo_data import DEMO_DIR, minilm_path
+        from modeling import minilm_path
+        from trainers.demo_data import DEMO_DIR
 
         args.model_name_or_path = args.model_name_or_path or minilm_path()
         args.train_file = args.train_file or os.path.join(DEMO_DIR, "demo_train.txt")

@@ -44,7 +44,7 @@ def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str,
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
     import modeling
-    from trainers.demo_data import minilm_path
+    from modeling import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or minilm_path())
     torch.manual_seed(0)

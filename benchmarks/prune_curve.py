@@ -60,7 +60,7 @@ def prune_curve(model, tokenizer, train: list[dict], splits: dict[str, list[dict
                 max_seq_length: int = 256, extra_texts: list[str] = ()) -> list[dict]:
     """One dict per ``keep_top`` value (and one for the unpruned model first): rows, F1 and re-split words per split."""
     from export.evaluate_variants import evaluate_variant, torch_predict
-    from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate
+    from export.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate
 
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 

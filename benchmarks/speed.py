@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> str:
                           **measure_args)
         sequences = sequences["teacher"]
     else:
-        from trainers.demo_data import minilm_path
+        from modeling import minilm_path
 
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or minilm_path())
         real = tokenize(sentences, tokenizer, args.max_seq_length)

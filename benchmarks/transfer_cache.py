@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.teacher:
         teacher_path = args.teacher
     else:
-        from trainers.demo_data import minilm_path
+        from modeling import minilm_path
 
         teacher_path = minilm_path()
     teacher = load_bert(teacher_path, "--teacher", labels)

@@ -1,4 +1,5 @@
-"""Deployment variants of a trained NER model: ONNX export, int8 quantization and an ONNX Runtime pipeline.
+"""Deployment variants of a trained NER model: vocabulary pruning, ONNX export, int8 quantization and an ONNX
+Runtime pipeline.
 
 onnx and onnxruntime are optional (``pip install -e '.[onnx]'``); they are imported when first needed.
 
@@ -15,8 +16,11 @@ onnx and onnxruntime are optional (``pip install -e '.[onnx]'``); they are impor
 _LAZY = {
     "OnnxNerPipeline": "onnx_pipeline",
     "OnnxTokenClassifier": "onnx_pipeline",
+    "corpus_vocabulary": "vocab_pruning",
     "export_onnx": "onnx_export",
     "load_token_classifier": "onnx_export",
+    "prune_to_folder": "vocab_pruning",
+    "prune_vocabulary": "vocab_pruning",
     "quantize_dynamic_torch": "quantization",
     "quantize_onnx_int8": "quantization",
 }

@@ -18,6 +18,10 @@ import warnings
 
 import torch
 from torch import nn
+from transformers import AutoModelForTokenClassification
+
+import modeling  # noqa: F401  (registers the compressed model types with the Auto classes)
+from trainers.atomic import atomic_path
 
 from .onnx_session import INPUT_NAMES
 
@@ -51,10 +55,7 @@ class _LogitsOnly(nn.Module):
 
 
 def load_token_classifier(model_dir: str):
-    """Any saved model type of this project, in eval mode (importing ``modeling`` registers the compressed ones)."""
-    import modeling  # noqa: F401
-    from transformers import AutoModelForTokenClassification
-
+    """Any saved model type of this project, in eval mode."""
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         raise FileNotFoundError(f"{model_dir}: no config.json, so not a saved model folder")
     return AutoModelForTokenClassification.from_pretrained(model_dir).eval()
@@ -77,10 +78,19 @@ def export_onnx(model_dir: str, onnx_path: str, opset: int = DEFAULT_OPSET) -> s
     """
     onnx, _ = require_onnx()
     model = load_token_classifier(model_dir)
-    wrapper = _LogitsOnly(model).eval()
-    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES + OUTPUT_NAMES}
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
-    partial = onnx_path + ".partial"
+    with atomic_path(onnx_path) as partial:
+        _trace(model, model_dir, partial, opset)
+        graph = onnx.load(partial)
+        add_metadata(graph, {"id2label": json.dumps({int(k): v for k, v in model.config.id2label.items()}),
+                             "model_type": model.config.model_type, "model_class": type(model).__name__})
+        onnx.save(graph, partial)
+    logger.info("exported %s from %s to %s", type(model).__name__, model_dir, onnx_path)
+    return onnx_path
+
+
+def _trace(model: nn.Module, model_dir: str, path: str, opset: int) -> None:
+    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES + OUTPUT_NAMES}
     try:
         with warnings.catch_warnings():
             # The tracer's notes on Python-side shape checks in transformers' mask code: they hold for any shape.
@@ -89,9 +99,9 @@ def export_onnx(model_dir: str, onnx_path: str, opset: int = DEFAULT_OPSET) -> s
             # Boolean-mask indexing in the mask code; its indices are never negative.
             warnings.filterwarnings("ignore", message="Exporting aten::index operator")
             torch.onnx.export(
-                wrapper,
+                _LogitsOnly(model).eval(),
                 sample_inputs(model.config.vocab_size),
-                partial,
+                path,
                 input_names=list(INPUT_NAMES),
                 output_names=list(OUTPUT_NAMES),
                 dynamic_axes=dynamic_axes,
@@ -100,19 +110,10 @@ def export_onnx(model_dir: str, onnx_path: str, opset: int = DEFAULT_OPSET) -> s
                 verbose=False,
             )
     except Exception as err:  # the exporter raises many types; the user needs the folder and the cause
-        if os.path.exists(partial):
-            os.remove(partial)
         raise RuntimeError(
             f"{model_dir}: the ONNX exporter could not trace {type(model).__name__} "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
         ) from err
-    graph = onnx.load(partial)
-    add_metadata(graph, {"id2label": json.dumps({int(k): v for k, v in model.config.id2label.items()}),
-                         "model_type": model.config.model_type, "model_class": type(model).__name__})
-    onnx.save(graph, partial)
-    os.replace(partial, onnx_path)
-    logger.info("exported %s from %s to %s", type(model).__name__, model_dir, onnx_path)
-    return onnx_path
 
 
 def add_metadata(graph, entries: dict[str, str]) -> None:

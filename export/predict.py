@@ -31,8 +31,10 @@ into entities after that, so an entity that straddles a window edge is found who
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import gzip
+import inspect
 import io
 import itertools
 import json
@@ -96,8 +98,6 @@ class PredictArguments:
         if self.stride is not None and self.stride < 0:
             raise ValueError(f"--stride {self.stride} must be 0 or more")
         if self.encoding is not None:
-            import codecs
-
             try:
                 codecs.lookup(self.encoding)
             except LookupError:
@@ -138,8 +138,6 @@ class OnnxBackend:
 
 class TorchBackend:
     def __init__(self, model, device: str):
-        import inspect
-
         self.model = model
         self.device = device
         self.id2label = {int(k): v for k, v in model.config.id2label.items()}
@@ -334,6 +332,7 @@ class NerPredictor:
         for first in range(0, len(jobs), self.batch_size):
             batch = jobs[first:first + self.batch_size]
             width = max(end - start for _, start, end in batch) + n_prefix + len(self.suffix)
+            # Padded by hand, not by DataCollatorForTokenClassification: the ONNX path runs without transformers.
             input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)  # (B, T)
             attention_mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, (i, start, end) in enumerate(batch):
@@ -591,7 +590,10 @@ def format_sentence(sentence: Sentence, words: WordPredictions, output_format: s
 
 
 class AtomicOutput:
-    """stdout, or a hidden temporary file beside ``path`` that is renamed to it only when all went well."""
+    """stdout, or a hidden temporary file beside ``path`` that is renamed to it only when all went well.
+
+    Not ``trainers.atomic``: importing the ``trainers`` package loads torch, which this module must not need.
+    """
 
     def __init__(self, path: str | None):
         self.path = path

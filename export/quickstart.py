@@ -15,20 +15,19 @@ import shlex
 import sys
 import tempfile
 
+from .evaluate_variants import weights_size_bytes
 from .predict import PredictArguments, predict_file
 
 # Synthetic, like the demo sample: one sentence with names the training split has, one with names it lacks
 DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
               "Officials in Kelmarsh said Odile Marchetti had left Pellucid Systems ."]
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 def weights_mb(folder: str) -> float | None:
     """Size on disk of the model weights in ``folder`` (tokenizer and card excluded), in MB."""
     if not folder or not os.path.isdir(folder):
         return None
-    sizes = [os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder) if n.endswith(WEIGHT_SUFFIXES)]
-    return sum(sizes) / 1e6 if sizes else None
+    return weights_size_bytes(folder) / 1e6 or None
 
 
 def _read_results(folder: str | None) -> dict:

@@ -29,9 +29,10 @@ from .modeling_compressed_bert import (
     SharedBertForTokenClassification,
     SharedBertModel,
 )
+from .parameters import count_unique_parameters
+from .pretrained import minilm_path
 from .shared_layers import SharedBertEncoder
-from .student import build_student, count_unique_parameters
-from .vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
+from .student import build_student
 
 for _config_class, (_base_class, _head_class) in _FAMILIES.items():
     AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)

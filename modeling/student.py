@@ -1,4 +1,4 @@
-"""Compact students for distillation, and parameter counting.
+"""Compact students for distillation.
 
 A student is a plain ``BertForTokenClassification`` with fewer layers (and optionally a smaller hidden size).
 With the teacher's width, it starts from the teacher: embeddings, head and evenly spaced layers, as DistilBERT
@@ -9,21 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from torch import nn
 from transformers import BertConfig, BertForTokenClassification
 
 logger = logging.getLogger(__name__)
-
-
-def count_unique_parameters(model: nn.Module) -> int:
-    """Parameters counted once each, however many names or layers share them.
-
-    ``parameters()`` already yields a shared ``Parameter`` once; the storage address also catches distinct
-    ``Parameter`` objects over the same memory. Meta tensors have no address (all report 0), so they are told
-    apart by identity: counting a model built under ``torch.device("meta")`` costs no memory.
-    """
-    unique = {id(p) if p.is_meta else (p.device, p.data_ptr()): p.numel() for p in model.parameters()}
-    return sum(unique.values())
 
 
 def evenly_spaced_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]:

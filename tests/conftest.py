@@ -115,7 +115,7 @@ def require_conll() -> Path:
 
 def require_minilm() -> str:
     try:
-        from trainers.demo_data import minilm_path
+        from modeling import minilm_path
 
         return minilm_path()
     except ImportError:

@@ -206,13 +206,13 @@ def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
     pytest.importorskip("onnxruntime")
     from transformers import AutoTokenizer
 
-    from export.evaluate_variants import PostTrainingArguments, run_post_training
+    from export.evaluate_variants import VariantSettings, run_post_training
     from trainers.ner_data import read_conll
 
     make_tiny_bert(tmp_path / "teacher")
     records = read_conll(str(DEMO_DIR / "demo_train.txt"))[:20]
     labels = list(tiny_bert_config().id2label.values())
-    run_post_training(PostTrainingArguments(prune_vocab=True, export_onnx=True, quantize="int8"),
+    run_post_training(VariantSettings(prune_vocab=True, export_onnx=True, quantize="int8"),
                       str(tmp_path / "teacher"), records, None, labels, 64)
     models, tokenizer_dirs = speed.load_trained_models(tmp_path, variants=True)
     assert list(models) == ["teacher", "teacher/vocab_pruned", "teacher/onnx fp32", "teacher/onnx int8"]

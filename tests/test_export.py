@@ -24,7 +24,7 @@ if not (importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxrunti
     pytest.skip("onnx/onnxruntime not installed (pip install -e '.[onnx]')", allow_module_level=True)
 
 from export import OnnxNerPipeline, OnnxTokenClassifier, export_onnx, quantize_dynamic_torch, quantize_onnx_int8
-from export.evaluate_variants import PostTrainingArguments, run_post_training
+from export.evaluate_variants import VariantSettings, run_post_training
 from trainers.ner_data import read_conll
 
 BUILDERS = TINY_MODEL_BUILDERS
@@ -159,7 +159,7 @@ def test_quantize_dynamic_torch(saved, kind):
 def test_post_training_pytorch_int8_on_a_factorized_model(saved):
     records = read_conll(str(DEMO_DIR / "demo_test.txt"))[:24]
     train = read_conll(str(DEMO_DIR / "demo_train.txt"))
-    results = run_post_training(PostTrainingArguments(prune_vocab=True, quantize="int8"), str(saved("factorized")),
+    results = run_post_training(VariantSettings(prune_vocab=True, quantize="int8"), str(saved("factorized")),
                                 train, records, LABELS, 64)
     variants = results["variants"]
     assert set(variants) == {"fp32", "vocab_pruned", "torch_int8"}
@@ -198,6 +198,8 @@ def test_run_script_flags_write_every_variant(tmp_path):
 
 
 def test_post_training_arguments_are_checked(tmp_path):
+    from run_ner_compress import PostTrainingArguments  # the script owns its flags; export takes VariantSettings
+
     with pytest.raises(ValueError, match="--quantize"):
         PostTrainingArguments(quantize="int4")
     with pytest.raises(ValueError, match="only used with --prune_vocab"):
@@ -212,3 +214,7 @@ def test_post_training_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="empty.txt.*empty"):
         PostTrainingArguments(prune_vocab=True, prune_extra_texts=[str(tmp_path / "empty.txt")])
     assert not PostTrainingArguments().requested
+    assert PostTrainingArguments(prune_vocab=True, quantize="int8").settings() == VariantSettings(
+        prune_vocab=True, quantize="int8")
+    with pytest.raises(ValueError, match="quantize='int4'"):
+        VariantSettings(quantize="int4")

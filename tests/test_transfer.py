@@ -260,7 +260,7 @@ def test_cached_and_live_teacher_targets_give_the_same_loss(tokenizer, tmp_path,
 
 
 def test_pruned_vocabulary_student_trains_against_word_level_targets(tokenizer, tmp_path):
-    from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary
+    from export.vocab_pruning import corpus_vocabulary, prune_vocabulary
 
     teacher = no_dropout_bert(seed=1)
     student, student_tokenizer = prune_vocabulary(copy.deepcopy(teacher), tokenizer,
@@ -373,7 +373,7 @@ def test_transfer_file_without_a_teacher_exits_2_naming_the_flag(tiny_bert_dir, 
 
 
 def test_gz_extra_pruning_text_is_read(tokenizer, tmp_path):
-    from modeling.vocab_pruning import corpus_vocabulary, read_text_file
+    from export.vocab_pruning import corpus_vocabulary, read_text_file
 
     gz = tmp_path / "extra.txt.gz"
     with gzip.open(gz, "wt") as f:

@@ -14,7 +14,7 @@ from transformers import (
     pipeline,
 )
 
-from modeling.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
+from export.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate, unk_rate
 from trainers.ner_data import read_conll
 
 MODEL_TYPES = TINY_MODEL_BUILDERS

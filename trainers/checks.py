@@ -5,7 +5,7 @@ files themselves (with ``check_utf8`` for their encoding). Everything here raise
 which the script's ``cli()`` turns into one line and exit status 2.
 
 ```python
->>> validate_run(model_args, compression_args, data_args, training_args, post_args)  # before any model is loaded
+>>> validate_run(model_args, compression_args, data_args, training_args)  # before any model is loaded
 ```
 """
 
@@ -18,6 +18,10 @@ import math
 import os
 import types
 import typing
+
+from transformers import AutoConfig, AutoTokenizer
+
+import modeling  # noqa: F401  (registers the compressed model types with AutoConfig)
 
 # [CLS], one subword and [SEP]: with fewer, no word keeps a labelled subword and the loss is NaN (0 / 0).
 MIN_SEQ_LENGTH = 3
@@ -60,14 +64,16 @@ def check_utf8(path: str, what: str = "") -> None:
         raise ValueError(f"{prefix}{path}:{line}: a NUL byte at offset {nul}: binary, not text")
 
 
-def check_text_file(path: str, flag: str) -> None:
-    """A plain-text input given by ``flag``: it exists, is a file, is not empty, and is UTF-8."""
+def check_text_file(path: str, flag: str = "") -> None:
+    """A plain-text input (given by ``flag``, named in the message): it exists, is a file, is not empty, and is
+    UTF-8."""
+    prefix = f"{flag} " if flag else ""
     if os.path.isdir(path):
-        raise ValueError(f"{flag} {path}: is a folder, not a text file")
+        raise ValueError(f"{prefix}{path}: is a folder, not a text file")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{flag} {path}: no such file")
+        raise FileNotFoundError(f"{prefix}{path}: no such file")
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{flag} {path}: the file is empty")
+        raise ValueError(f"{prefix}{path}: the file is empty")
     check_utf8(path, flag)
 
 
@@ -103,10 +109,6 @@ def check_tokenizer_folder(path: str, flag: str) -> None:
 
 def load_config(path: str, flag: str, cache_dir: str | None = None):
     """The model's config, or one line naming the flag (an unreadable config.json raises several kinds)."""
-    from transformers import AutoConfig
-
-    import modeling  # noqa: F401  (registers the compressed model types with AutoConfig)
-
     try:
         return AutoConfig.from_pretrained(path, cache_dir=cache_dir)
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -147,7 +149,6 @@ def check_numbers(compression_args, data_args, training_args) -> None:
     _finite("temperature", getattr(t, "temperature", None), 0, low_open=True)
     _finite("alpha", getattr(t, "alpha", None), 0, 1)
     _finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)
-    _finite("max_train_seconds", getattr(t, "max_train_seconds", None), 0, low_open=True)
     c = compression_args
     for name in ("embedding_size", "rank", "student_hidden_size"):
         _finite(name, getattr(c, name), 1)
@@ -224,12 +225,13 @@ def check_config_values(settings: dict, dataclass_types) -> None:
 # The whole run
 
 
-def validate_run(model_args, compression_args, data_args, training_args, post_args=None) -> None:
+def validate_run(model_args, compression_args, data_args, training_args) -> None:
     """Everything that can be checked before data or models are loaded, in the order a user would fix it.
 
-    Flags and numbers first, then the paths (model, teacher, tokenizer folders; PostTrainingArguments checks the extra texts for pruning), then
-    what needs the models' configs: ``--max_seq_length`` against ``max_position_embeddings``, and the teacher's
-    vocabulary and width against the student's.
+    Flags and numbers first, then the paths (model, teacher, tokenizer folders; the script's argument dataclasses
+    check their own files, such as the extra texts for pruning), then what needs the models' configs:
+    ``--max_seq_length`` against ``max_position_embeddings``, and the teacher's vocabulary and width against the
+    student's.
     """
     check_numbers(compression_args, data_args, training_args)
 
@@ -295,8 +297,6 @@ def _check_teacher(model_args, compression_args, training_args, source, teacher)
 
 
 def _tokenizer_size(path: str, cache_dir: str | None) -> int | None:
-    from transformers import AutoTokenizer
-
     try:
         return len(AutoTokenizer.from_pretrained(path, cache_dir=cache_dir))
     except Exception:  # noqa: BLE001  (the script loads it again and reports a failure with the flag)

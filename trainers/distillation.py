@@ -35,14 +35,8 @@ class DistillationArguments(TrainingArguments):
         default=0.0,
         metadata={"help": "Weight of the hidden-state MSE between matched layers (0 turns it off)."},
     )
-    max_train_seconds: float | None = field(
-        default=None,
-        metadata={"help": "Stop training after this many seconds (single process); the best checkpoint is kept."},
-    )
 
     def __post_init__(self):
-        # Recorded before TrainingArguments fills in its own default, so the script can pick outputs/<model_type>.
-        self.output_dir_given = self.output_dir is not None
         super().__post_init__()
         if self.temperature <= 0:
             raise ValueError(f"--temperature {self.temperature} must be positive")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 
-from .checks import check_utf8
+from .checks import check_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +96,9 @@ def read_ner_file(path: str) -> list[dict]:
 
 
 def _check_file(path: str) -> None:
-    if os.path.isdir(path):
-        raise NERDataError(f"{path}: is a folder, not a data file")
-    if not os.path.isfile(path):
-        raise NERDataError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise NERDataError(f"{path}: the file is empty")
     try:
-        check_utf8(path)  # Python's decode error names neither the file nor the line
-    except ValueError as err:
+        check_text_file(path)  # Python's decode error names neither the file nor the line
+    except (ValueError, OSError) as err:  # the readers raise one error type for bad data
         raise NERDataError(str(err)) from None
 
 
@@ -186,7 +179,7 @@ def load_ner_splits(
 
 
 def _load_hub_splits(dataset_name: str, config_name: str | None, cache_dir: str | None) -> NERSplits:
-    from datasets import load_dataset
+    from datasets import load_dataset  # late: a second to import, and local files never need it
 
     try:
         raw = load_dataset(dataset_name, config_name, cache_dir=cache_dir)

@@ -24,19 +24,29 @@ Fill the cache once from the command line (before several runs share it):
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import json
 import logging
 import math
 import os
-import tempfile
+import sys
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DataCollatorForTokenClassification, TrainerCallback
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    TrainerCallback,
+)
 
+from .atomic import atomic_path
 from .checks import check_text_file
+from .ner_data import iob1_to_iob2, read_ner_file
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +155,6 @@ def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | No
     trainers.ner_data and their tags ignored. Words the tokenizer's normalizer erases (a lone zero-width space)
     are dropped, as they would get no subword to carry a target.
     """
-    from trainers.ner_data import read_ner_file
-
     backend = tokenizer.backend_tokenizer
     pre_tokenizer, normalizer = backend.pre_tokenizer, backend.normalizer
     sentences: list[list[str]] = []
@@ -294,9 +302,6 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
                           max_transfer_samples: int | None, cache_dir: str | None = None,
                           batch_size: int = 64, device=None) -> TransferTargets:
     """The cached targets when the cache holds a valid file for this key; otherwise compute and store them."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
     key = cache_key(teacher, tokenizer, paths, max_seq_length, max_transfer_samples)
     cache_dir = cache_dir or default_cache_dir()
     path = os.path.join(cache_dir, f"{key[:32]}.safetensors")
@@ -327,16 +332,8 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
                 "files": json.dumps([os.path.abspath(p) for p in paths]), "max_seq_length": str(max_seq_length),
                 "max_transfer_samples": str(max_transfer_samples),
                 "id2label": json.dumps({int(k): v for k, v in teacher.config.id2label.items()})}
-    # A temp file in the same folder, then os.replace: a reader sees the old file or the whole new one.
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=cache_dir)
-    os.close(handle)
-    try:
-        save_file({"logits": targets.logits, "offsets": targets.offsets}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as partial:  # a run reading the cache meanwhile sees the old file or the whole new one
+        save_file({"logits": targets.logits, "offsets": targets.offsets}, partial, metadata=metadata)
     return targets
 
 
@@ -397,8 +394,6 @@ def select_sentences(targets: TransferTargets, id2label: dict, min_entities: int
     """The sentences in which the teacher's argmax tags hold at least ``min_entities`` entities."""
     if min_entities <= 0:
         return list(range(targets.offsets.shape[0] - 1))
-    from trainers.ner_data import iob1_to_iob2
-
     id2label = {int(k): v for k, v in id2label.items()}
     tags = [id2label[i] for i in targets.logits.float().argmax(-1).tolist()]  # one argmax over all words
     offsets = targets.offsets.tolist()
@@ -495,8 +490,6 @@ def prepare_transfer(transfer_args: TransferArguments, teacher, teacher_path: st
                      max_seq_length: int, training_args) -> TransferSetup:
     """Read the transfer files, load or compute the teacher's targets (the main process first, so that the others
     find them cached), select, and tokenize for the student's ``tokenizer``."""
-    from transformers import AutoTokenizer
-
     try:
         teacher_tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     except (OSError, ValueError) as err:
@@ -537,8 +530,6 @@ def prepare_transfer(transfer_args: TransferArguments, teacher, teacher_path: st
 
 
 def main(argv: list[str] | None = None) -> str:
-    import argparse
-
     parser = argparse.ArgumentParser(description="Compute and cache a teacher's word-level predictions on a "
                                                  "transfer set (what run_ner_compress.py --transfer_file reads).")
     parser.add_argument("--teacher", required=True, help="The fine-tuned NER teacher folder.")
@@ -550,8 +541,6 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     TransferArguments(transfer_file=args.transfer_file, max_transfer_samples=args.max_transfer_samples)
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
     try:
         tokenizer = AutoTokenizer.from_pretrained(args.teacher)
         teacher = AutoModelForTokenClassification.from_pretrained(args.teacher)
@@ -567,8 +556,6 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    import sys
-
     try:
         main()
     except (ValueError, OSError) as err:

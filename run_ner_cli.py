@@ -1,0 +1,29 @@
+"""The console entry points' error handling, shared by run_ner_compress and run_ner_predict.
+
+A known input error (a bad flag, file or value; a missing optional extra) ends as one line on stderr and exit
+status 2, as argparse does, instead of a traceback. No torch here: run_ner_predict must start without it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+INPUT_ERRORS = (ValueError, OSError, ImportError)
+
+
+def run_cli(main: Callable[[], object], prog: str) -> None:
+    """Call ``main()``; an input error prints ``prog: error: <message on one line>`` and exits 2, Ctrl-C exits 130.
+
+    ``NER_COMPRESS_DEBUG=1`` re-raises instead, with the traceback.
+    """
+    try:
+        main()
+    except INPUT_ERRORS as err:
+        if os.environ.get("NER_COMPRESS_DEBUG"):
+            raise
+        print(f"{prog}: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -5,10 +5,11 @@
     python run_ner_compress.py --quickstart --model_type shared_ffn         # no Hub: bundled MiniLM and demo sample
     python run_ner_compress.py config.json                                  # every flag from a .json or .yaml file
 
-Model types: teacher, factorized, shared_attn, shared_ffn, low_rank, student. Compression flags combine
-(``--model_type shared_ffn --embedding_size 64`` is one model with both). ``--teacher_name_or_path`` turns on
-distillation for any type. The output directory gets the model (safetensors), tokenizer, ``results.json`` and a
-model card; the model files and ``results.json`` appear only once the run has finished.
+Model types (one table, ``modeling/recipes.py``): teacher, factorized, shared_attn, shared_ffn, low_rank, student.
+Compression flags combine (``--model_type shared_ffn --embedding_size 64`` is one model with both).
+``--teacher_name_or_path`` turns on distillation for any type. The output directory gets the model (safetensors),
+tokenizer, ``results.json`` and a model card; the model files and ``results.json`` appear only once the run has
+finished.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import yaml
 from transformers import HfArgumentParser
 
 from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings
-from modeling import minilm_path
+from modeling import minilm_path, recipes
+from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS
 from run_ner_cli import run_cli
 from trainers import DistillationArguments
 from trainers.checks import check_config_values, check_text_file, check_utf8
@@ -38,7 +40,6 @@ from trainers.transfer import TransferArguments
 
 logger = logging.getLogger("run_ner_compress")
 
-MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "low_rank", "student")
 DEFAULT_DATASET = "lhoestq/conll2003"  # CoNLL-2003 as parquet: loads without a dataset script
 
 
@@ -46,7 +47,9 @@ DEFAULT_DATASET = "lhoestq/conll2003"  # CoNLL-2003 as parquet: loads without a 
 class ModelArguments:
     model_type: str = field(
         default="teacher",
-        metadata={"help": "What to train.", "choices": MODEL_TYPES},
+        metadata={"help": "What to train: " + "; ".join(f"{name}: {recipe.summary}" for name, recipe in
+                                                        recipes.RECIPES.items()) + ".",
+                  "choices": recipes.MODEL_TYPES},
     )
     model_name_or_path: str = field(
         default="bert-base-cased",
@@ -64,10 +67,11 @@ class ModelArguments:
 class CompressionArguments:
     embedding_size: int | None = field(
         default=None,
-        metadata={"help": "Factorize the word embedding to V×E + E×H (default 128 for --model_type factorized)."},
+        metadata={"help": "Factorize the word embedding to V×E + E×H "
+                          f"(default {DEFAULT_EMBEDDING_SIZE} for --model_type factorized)."},
     )
     share_init: str = field(
-        default="layer:1",  # modeling.shared_layers.DEFAULT_SHARE_INIT, chosen on validation (see there)
+        default=recipes.CompressionSettings.share_init,  # chosen on validation (modeling.shared_layers)
         metadata={"help": "Shared weights start as one source layer ('layer:K') or their mean ('mean'); with "
                           "--num_shared_groups, K counts within each group's run and 'mean' averages the run."},
     )
@@ -83,11 +87,15 @@ class CompressionArguments:
                           "weight, with its own biases and LayerNorms. 0: plain sharing. At most min(in, out)."},
     )
     share_delta_init: str = field(
-        default="zero",  # modeling.shared_layers.DEFAULT_SHARE_DELTA_INIT (see there)
+        default=recipes.CompressionSettings.share_delta_init,  # see modeling.shared_layers
         metadata={"help": "Start of the corrections: 'zero' (B_i = 0: exactly plain sharing) or 'svd' (truncated "
-                          "SVD of each layer's residual W_i - W_shared).", "choices": ["zero", "svd"]},
+                          "SVD of each layer's residual W_i - W_shared).", "choices": list(SHARE_DELTA_INITS)},
     )
-    rank: int | None = field(default=None, metadata={"help": "Rank of every low-rank pair."})
+    rank: int | None = field(
+        default=None,
+        metadata={"help": f"Rank of every low-rank pair (default {recipes.DEFAULT_RANK} for --model_type low_rank, "
+                          "lower where a layer is too small for it to save anything)."},
+    )
     rank_energy: float | None = field(
         default=None, metadata={"help": "Instead of --rank: keep this fraction of each layer's spectral energy."}
     )
@@ -95,7 +103,9 @@ class CompressionArguments:
         default=None,
         metadata={"help": "Dense layers to factorize, as name suffixes (default: all six of each layer)."},
     )
-    student_num_layers: int = field(default=3, metadata={"help": "Layers of the --model_type student."})
+    student_num_layers: int = field(
+        default=recipes.CompressionSettings.student_num_layers, metadata={"help": "Layers of the --model_type student."}
+    )
     student_hidden_size: int | None = field(
         default=None, metadata={"help": "Hidden size of the student (default: the teacher's, so it can copy weights)."}
     )
@@ -221,7 +231,9 @@ def parse_args(argv: list[str] | None = None):
 
 
 def apply_defaults(model_args, compression_args, data_args, training_args) -> None:
-    """Fill what depends on other flags: quickstart paths, the output folder, the factorized default E."""
+    """Fill what depends on other flags (quickstart paths, the output folder) and refuse impossible combinations.
+
+    The model type's own defaults (E, rank) stay unset here: ``modeling.recipes`` applies them when building."""
     if data_args.quickstart:
         if model_args.model_name_or_path == ModelArguments.model_name_or_path:
             model_args.model_name_or_path = minilm_path()
@@ -236,15 +248,11 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
     for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
         if getattr(data_args, flag) is not None and getattr(data_args, flag) < 1:
             raise ValueError(f"--{flag} {getattr(data_args, flag)} must be at least 1")
-    if model_args.model_type == "factorized" and compression_args.embedding_size is None:
-        compression_args.embedding_size = 128
-    if model_args.model_type == "low_rank" and compression_args.rank is None and compression_args.rank_energy is None:
-        raise ValueError("--model_type low_rank needs --rank N or --rank_energy F")
     if compression_args.rank is not None and compression_args.rank_energy is not None:
         raise ValueError("give only one of --rank and --rank_energy")
-    for flag, plain in (("share_delta_rank", 0), ("num_shared_groups", 1)):
-        value = getattr(compression_args, flag)
-        if value != plain and model_args.model_type not in ("shared_attn", "shared_ffn"):
+    for flag in ("share_delta_rank", "num_shared_groups"):
+        value, plain = getattr(compression_args, flag), getattr(recipes.CompressionSettings, flag)
+        if value != plain and recipes.settings_for(model_args.model_type).share_mode is None:
             raise ValueError(f"--{flag} {value} needs a sharing type: --model_type shared_attn or shared_ffn")
     if compression_args.share_delta_rank < 0:
         raise ValueError(f"--share_delta_rank {compression_args.share_delta_rank} must be between 0 and min(in, out)")
@@ -306,24 +314,18 @@ def build_model(model_args, compression_args, label_list, teacher):
     """The model to train, and the parameter count of the model it was made from."""
     import modeling
 
-    kind = model_args.model_type
-    if kind == "student":
-        student = modeling.build_student(teacher, compression_args.student_num_layers, compression_args.student_hidden_size)
-        student.accepts_loss_kwargs = False
+    if model_args.model_type == "student":  # built from the teacher's layers
         source = teacher
-        model = _compress(student, compression_args, kind) if _compression_requested(compression_args) else student
-        return model, modeling.count_unique_parameters(source)
-    source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
-    if kind == "teacher" and not _compression_requested(compression_args):
-        return source, modeling.count_unique_parameters(source)
-    return _compress(source, compression_args, kind), modeling.count_unique_parameters(source)
-
-
-def _compression_requested(c) -> bool:
-    return c.embedding_size is not None or c.rank is not None or c.rank_energy is not None
-
-
-SHARE_MODES = {"shared_attn": "attention", "shared_ffn": "attention_ffn"}  # model type -> config share_mode
+    else:
+        source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    try:
+        model = recipes.compress(source, model_args.model_type, **asdict(compression_args))
+    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
+        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
+            raise ValueError(f"--{err}") from None
+        raise
+    model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
+    return model, modeling.count_unique_parameters(source)
 
 
 def check_sharing_fits(model_args, compression_args) -> None:
@@ -335,11 +337,11 @@ def check_sharing_fits(model_args, compression_args) -> None:
 
     from modeling.configuration_compressed_bert import check_compression_settings
 
-    share = SHARE_MODES.get(model_args.model_type)
-    if share is None or model_args.model_type == "student":
+    share_mode = recipes.settings_for(model_args.model_type).share_mode
+    if share_mode is None:
         return
     config = copy.copy(AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir))
-    for name, value in (("embedding_size", None), ("share_mode", share), ("low_rank_ranks", None),
+    for name, value in (("embedding_size", None), ("share_mode", share_mode), ("low_rank_ranks", None),
                         ("num_shared_groups", compression_args.num_shared_groups),
                         ("share_delta_rank", compression_args.share_delta_rank),
                         ("share_delta_init", compression_args.share_delta_init)):
@@ -348,38 +350,6 @@ def check_sharing_fits(model_args, compression_args) -> None:
         check_compression_settings(config)
     except ValueError as err:
         raise ValueError(f"--{err}") from None
-
-
-def _compress(source, c, kind):
-    import modeling
-
-    share = SHARE_MODES.get(kind)
-    methods = [c.embedding_size is not None, share is not None, c.rank is not None or c.rank_energy is not None]
-    if sum(methods) > 1:
-        cls = modeling.CompressedBertForTokenClassification
-    elif share is not None:
-        cls = modeling.SharedBertForTokenClassification
-    elif c.embedding_size is not None:
-        cls = modeling.FactorizedBertForTokenClassification
-    else:
-        cls = modeling.LowRankBertForTokenClassification
-    try:
-        return cls.from_bert(
-            source,
-            embedding_size=c.embedding_size,
-            share=share,
-            share_init=c.share_init,
-            rank=c.rank,
-            rank_energy=c.rank_energy,
-            target_modules=c.target_modules or modeling.DEFAULT_LOW_RANK_TARGETS,
-            num_shared_groups=c.num_shared_groups,
-            share_delta_rank=c.share_delta_rank,
-            share_delta_init=c.share_delta_init,
-        )
-    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
-        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
-            raise ValueError(f"--{err}") from None
-        raise
 
 
 def compression_settings(model, compression_args, model_type) -> dict:
@@ -393,9 +363,10 @@ def compression_settings(model, compression_args, model_type) -> dict:
                         share_delta_init=config.share_delta_init)
     if getattr(config, "low_rank_ranks", None):
         ranks = list(config.low_rank_ranks.values())
+        energy = compression_args.rank_energy
         settings.update(
-            rank=compression_args.rank,
-            rank_energy=compression_args.rank_energy,
+            rank=ranks[0] if energy is None else None,  # the one rank used: --rank's, or the model type's default
+            rank_energy=energy,
             low_rank_layers=len(ranks),
             mean_rank=round(sum(ranks) / len(ranks), 1),
         )

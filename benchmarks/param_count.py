@@ -5,8 +5,9 @@ python benchmarks/param_count.py            # about a minute on 2 CPU cores
 python benchmarks/param_count.py --energy_all   # also the rank-energy row at bert-base size (many SVDs, slow)
 ```
 
-Every count is of the real model: ``from_bert`` and ``build_student`` run on the meta device, which builds the
-exact modules and shapes without memory or arithmetic. Only the ``rank_energy`` row needs weights, because its
+Every row is a model type of ``modeling.recipes`` with some overrides, and every count is of the real model:
+``compress`` (``from_bert`` and ``build_student``) runs on the meta device, which builds the exact modules and
+shapes without memory or arithmetic. Only the ``rank_energy`` row needs weights, because its
 ranks come from the singular values; the teacher is then randomly initialized (no download). A random matrix has a
 flat spectrum, so the energy rule picks far higher ranks than it would on a trained model: that row shows the
 mechanics, not the size a trained teacher would give.
@@ -15,7 +16,6 @@ mechanics, not the size a trained teacher would give.
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 import time
@@ -27,13 +27,9 @@ from transformers import BertConfig, BertForTokenClassification
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 import modeling  # noqa: E402
+from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from modeling.recipes import compress  # noqa: E402
 
-SHAPES = {
-    "bert-base-cased": dict(vocab_size=28996),  # BertConfig's defaults are bert-base: H 768, 12 layers, 12 heads
-    "MiniLM-L6-H384": dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                           intermediate_size=1536),
-}
-NUM_LABELS = 9  # CoNLL-2003 in IOB2
 ROW_NAMES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn + factorized",
              "shared_ffn groups + factorized", "shared_ffn relaxed + factorized", "low_rank", "low_rank (energy)",
              "student")
@@ -48,37 +44,35 @@ def param_rows(shape: dict, embedding_size: int = 128, rank: int = 64, rank_ener
     (slow at full size; the tests use it to check that the meta counts are the real ones).
     """
     config = BertConfig(num_labels=NUM_LABELS, **shape)
-    compressed = modeling.CompressedBertForTokenClassification
+    e, ffn = embedding_size, "share_mode=attention_ffn"
+    builds = {  # row -> (model type, overrides of its recipe, the settings in words)
+        "teacher": ("teacher", {}, ""),
+        "factorized": ("factorized", dict(embedding_size=e), f"E={e}"),
+        "shared_attn": ("shared_attn", {}, "share_mode=attention"),
+        "shared_ffn": ("shared_ffn", {}, ffn),
+        "shared_ffn + factorized": ("shared_ffn", dict(embedding_size=e), f"{ffn}, E={e}"),
+        "shared_ffn groups + factorized": ("shared_ffn", dict(num_shared_groups=groups, share_init="layer:0",
+                                                               embedding_size=e), f"{ffn}, G={groups}, E={e}"),
+        "shared_ffn relaxed + factorized": ("shared_ffn", dict(share_delta_rank=delta_rank, embedding_size=e),
+                                            f"{ffn}, R={delta_rank}, E={e}"),
+        "low_rank": ("low_rank", dict(rank=rank), f"rank={rank}"),
+        "low_rank (energy)": ("low_rank", dict(rank_energy=rank_energy), f"rank_energy={rank_energy}"),
+        "student": ("student", dict(student_num_layers=student_layers), f"{student_layers} layers"),
+    }
+    if rank_energy is None:
+        del builds["low_rank (energy)"]
     with torch.device(device):
         torch.manual_seed(seed)
         teacher = BertForTokenClassification(config).eval()
-        builds = {
-            "teacher": ("", lambda: teacher),
-            "factorized": (f"E={embedding_size}", lambda: compressed.from_bert(teacher, embedding_size=embedding_size)),
-            "shared_attn": ("share=attention", lambda: compressed.from_bert(teacher, share="attention")),
-            "shared_ffn": ("share=attention_ffn", lambda: compressed.from_bert(teacher, share="attention_ffn")),
-            "shared_ffn + factorized": (f"share=attention_ffn, E={embedding_size}", lambda: compressed.from_bert(
-                teacher, share="attention_ffn", embedding_size=embedding_size)),
-            "shared_ffn groups + factorized": (
-                f"share=attention_ffn, G={groups}, E={embedding_size}", lambda: compressed.from_bert(
-                    teacher, share="attention_ffn", num_shared_groups=groups, share_init="layer:0",
-                    embedding_size=embedding_size)),
-            "shared_ffn relaxed + factorized": (
-                f"share=attention_ffn, R={delta_rank}, E={embedding_size}", lambda: compressed.from_bert(
-                    teacher, share="attention_ffn", share_delta_rank=delta_rank, embedding_size=embedding_size)),
-            "low_rank": (f"rank={rank}", lambda: compressed.from_bert(teacher, rank=rank)),
-            "low_rank (energy)": (f"rank_energy={rank_energy}", lambda: _energy_model(teacher, rank_energy, seed)),
-            "student": (f"{student_layers} layers", lambda: modeling.build_student(teacher, student_layers)),
-        }
-        if rank_energy is None:
-            del builds["low_rank (energy)"]
         teacher_count = modeling.count_unique_parameters(teacher)
         rows = []
-        for name, (settings, build) in builds.items():
-            model = build()
+        for name, (model_type, overrides, settings) in builds.items():
             if name == "low_rank (energy)":
+                model = _energy_model(teacher, rank_energy, seed)
                 ranks = sorted(model.config.low_rank_ranks.values())
                 settings += f" (ranks {ranks[0]}-{ranks[-1]})"
+            else:
+                model = compress(teacher, model_type, **overrides)
             count = modeling.count_unique_parameters(model)
             rows.append(dict(model=name, settings=settings, parameters=count, ratio=teacher_count / count))
     return rows
@@ -87,16 +81,16 @@ def param_rows(shape: dict, embedding_size: int = 128, rank: int = 64, rank_ener
 def _energy_model(teacher: BertForTokenClassification, rank_energy: float, seed: int):
     """The low-rank model whose ranks keep ``rank_energy`` of each layer's spectrum, built like ``teacher``."""
     if not next(teacher.parameters()).is_meta:
-        return modeling.LowRankBertForTokenClassification.from_bert(teacher, rank_energy=rank_energy)
+        return compress(teacher, "low_rank", rank_energy=rank_energy)
     with torch.device("cpu"):  # the ranks need real weights: the same random teacher, materialized
         torch.manual_seed(seed)
         weighted = BertForTokenClassification(teacher.config)
         ranks = modeling.resolve_ranks(weighted.bert, modeling.DEFAULT_LOW_RANK_TARGETS, energy=rank_energy)
         del weighted
-    # from_bert on the meta teacher gives the config (nothing computed); only the ranks differ
-    config = copy.deepcopy(modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=1).config)
-    config.low_rank_ranks = ranks
-    return modeling.LowRankBertForTokenClassification(config)
+    # built on the meta teacher for its config (nothing computed); only the ranks differ
+    shaped = compress(teacher, "low_rank", rank=1)
+    shaped.config.low_rank_ranks = ranks
+    return type(shaped)(shaped.config)
 
 
 def markdown_table(tables: dict[str, list[dict]]) -> str:
@@ -128,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     tables = {}
     for name, shape in SHAPES.items():
-        energy = 0.5 if args.energy_all or name != "bert-base-cased" else None
+        energy = 0.5 if args.energy_all or name != "bert-base" else None
         tables[name] = param_rows(shape, rank_energy=energy)
     print(markdown_table(tables))
     print(f"\n{NUM_LABELS} labels; ratio = the teacher's unique parameters / the model's; the energy row's ranks "

@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.speed import BEST_RECIPES, CONLL_TEST, NUM_LABELS, SHAPES  # noqa: E402
+from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from benchmarks.speed import BEST_RECIPES, CONLL_TEST  # noqa: E402
 
 VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
 THROUGHPUT = re.compile(r"(\d+) sentences in ([\d.]+) s \(([\d.]+) sentences/s\)")

@@ -6,8 +6,8 @@
     python benchmarks/speed.py --models_dir cmp                   # the trained models of benchmarks/compare.py
     python benchmarks/speed.py --shapes minilm --output SPEED.md
 
-Each shape's teacher is a random BERT of that shape; the other models are built from it with modeling's
-``from_bert`` and ``build_student``, so only the architecture differs (``--models_dir`` measures trained folders
+Each shape's teacher is a random BERT of that shape; the other models are built from it by ``modeling.recipes``
+(model types with some overrides), so only the architecture differs (``--models_dir`` measures trained folders
 instead). The input is the CoNLL-2003 test set (``../shared/data/conll2003/test.txt`` beside the repository),
 sorted by length into batches with dynamic padding. The models are timed in turns, one call each, so a load on
 the machine slows them alike and the ratios against the teacher stay fair.
@@ -28,52 +28,38 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from modeling.recipes import compress  # noqa: E402
+
 logger = logging.getLogger("speed")
 
 CONLL_TEST = REPO.parent / "shared" / "data" / "conll2003" / "test.txt"
-NUM_LABELS = 9
-# Random-weight teachers: the real shapes, without needing their weights.
-SHAPES = {
-    "bert-base": dict(vocab_size=28996),  # bert-base-cased: 12 layers, hidden 768, 12 heads, FFN 3072
-    "minilm": dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                   intermediate_size=1536),  # all-MiniLM-L6-v2, the quickstart model
-}
 # The recipes that came out best in RESULTS.md, as (E, rank); there with a pruned vocabulary, which changes no speed.
 BEST_RECIPES = {"best 5x": (128, 48), "best 10x": (64, 16)}
-MODEL_TYPES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "shared_ffn+relaxed",
-               "low_rank", "student", *BEST_RECIPES)
+ROW_NAMES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn+factorized", "shared_ffn+relaxed",
+             "low_rank", "student", *BEST_RECIPES)
 
 
 def build_models(teacher: nn.Module, embedding_size: int = 128, rank: int = 64, student_layers: int = 3,
                  best_recipes: dict = BEST_RECIPES, delta_rank: int = 8) -> dict[str, tuple[nn.Module, str]]:
-    """Every model type built from ``teacher``, with a few words on its settings."""
-    import modeling
-
-    share_ffn = dict(share="attention_ffn")
-    models = {
-        "teacher": (teacher, f"{teacher.config.num_hidden_layers} layers, hidden {teacher.config.hidden_size}"),
-        "factorized": (modeling.FactorizedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size),
-                       f"E={embedding_size}"),
-        "shared_attn": (modeling.SharedBertForTokenClassification.from_bert(teacher, share="attention"),
-                        "one attention block"),
-        "shared_ffn": (modeling.SharedBertForTokenClassification.from_bert(teacher, **share_ffn), "one whole layer"),
-        "shared_ffn+factorized": (
-            modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
-                                                                    **share_ffn),
-            f"one whole layer, E={embedding_size}"),
+    """Every row of ``ROW_NAMES`` (``best_recipes`` for the last ones) built from ``teacher``, with its settings."""
+    e, layers = embedding_size, f"{teacher.config.num_hidden_layers} layers, hidden {teacher.config.hidden_size}"
+    rows = {  # row -> (model type, overrides of its recipe, the settings in words)
+        "teacher": ("teacher", {}, layers),
+        "factorized": ("factorized", dict(embedding_size=e), f"E={e}"),
+        "shared_attn": ("shared_attn", {}, "one attention block"),
+        "shared_ffn": ("shared_ffn", {}, "one whole layer"),
+        "shared_ffn+factorized": ("shared_ffn", dict(embedding_size=e), f"one whole layer, E={e}"),
         # relaxed sharing: the same layer plus each layer's rank-R corrections (extra matrix products per layer)
-        "shared_ffn+relaxed": (
-            modeling.SharedBertForTokenClassification.from_bert(teacher, share_delta_rank=delta_rank, **share_ffn),
-            f"one whole layer + rank-{delta_rank} corrections per layer"),
-        "low_rank": (modeling.LowRankBertForTokenClassification.from_bert(teacher, rank=rank), f"rank {rank}"),
-        "student": (modeling.build_student(teacher, student_layers), f"{student_layers} layers"),
+        "shared_ffn+relaxed": ("shared_ffn", dict(share_delta_rank=delta_rank),
+                               f"one whole layer + rank-{delta_rank} corrections per layer"),
+        "low_rank": ("low_rank", dict(rank=rank), f"rank {rank}"),
+        "student": ("student", dict(student_num_layers=student_layers), f"{student_layers} layers"),
+        **{name: ("low_rank", dict(embedding_size=best_e, rank=best_rank), f"low rank {best_rank}, E={best_e}")
+           for name, (best_e, best_rank) in best_recipes.items()},
     }
-    for name, (best_e, best_rank) in best_recipes.items():
-        models[name] = (
-            modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=best_e, rank=best_rank),
-            f"low rank {best_rank}, E={best_e}",
-        )
-    return models
+    return {name: (compress(teacher, model_type, **overrides), words)
+            for name, (model_type, overrides, words) in rows.items()}
 
 
 class OnnxVariant:

@@ -3,6 +3,7 @@
 ```python
 >>> import modeling  # registers compressed_bert, factorized_bert, shared_bert, low_rank_bert
 >>> model = AutoModelForTokenClassification.from_pretrained("path/to/compressed")
+>>> student = modeling.compress(bert, "shared_ffn", embedding_size=64)  # a model type of modeling.recipes
 ```
 """
 
@@ -31,6 +32,7 @@ from .modeling_compressed_bert import (
 )
 from .parameters import count_unique_parameters
 from .pretrained import minilm_path
+from .recipes import MODEL_TYPES, RECIPES, CompressionSettings, compress, settings_for
 from .shared_layers import SharedBertEncoder
 from .student import build_student
 

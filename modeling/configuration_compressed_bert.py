@@ -1,8 +1,8 @@
 """Configurations of the compressed BERT models.
 
-One flat config, ``CompressedBertConfig``, describes any combination of the three methods; the three
-registered presets only change ``model_type`` and the default of their own method. Only the fields that BERT
-lacks are documented here.
+One flat config, ``CompressedBertConfig``, describes any combination of the three methods. The three registered
+presets hold their own method only (``preset_method``), so that a checkpoint's ``model_type`` says what it is; a
+setting of another method is refused (``check_preset``). Only the fields that BERT lacks are documented here.
 
 This file is copied next to saved checkpoints for ``trust_remote_code``: it imports nothing from this project.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from transformers import BertConfig
 
 SHARE_MODES = ("attention", "attention_ffn")
+DEFAULT_EMBEDDING_SIZE = 128  # ALBERT's E, the factorized preset's default
 SHARE_DELTA_INITS = ("svd", "zero")  # relaxed sharing's starts for the per-layer corrections
 # BERT's names for the six dense layers of an encoder layer, matched as name suffixes (peft's target_modules).
 DEFAULT_LOW_RANK_TARGETS = (
@@ -22,6 +23,21 @@ DEFAULT_LOW_RANK_TARGETS = (
     "intermediate.dense",
     "output.dense",
 )
+# Keys of a source model's config that describe its file, not its shape: a config built from it must not inherit them.
+SOURCE_CONFIG_SKIP_KEYS = ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path", "dtype")
+# Each method's settings, with the value that leaves the method off: the config fields, and from_bert's
+# rank / rank_energy (which become low_rank_ranks). A preset may hold only its own method's settings.
+METHOD_SETTINGS = {
+    "factorized_embeddings": {"embedding_size": None},
+    "shared_layers": {"share_mode": None, "share_init": None, "num_shared_groups": 1, "share_delta_rank": 0,
+                      "share_delta_init": None},
+    "low_rank": {"low_rank_ranks": None, "rank": None, "rank_energy": None},
+}
+
+
+def source_settings(config) -> dict:
+    """A source config's settings, to build another config of the same shape from."""
+    return {k: v for k, v in config.to_dict().items() if k not in SOURCE_CONFIG_SKIP_KEYS}
 
 
 class CompressedBertConfig(BertConfig):
@@ -57,6 +73,7 @@ class CompressedBertConfig(BertConfig):
 
     model_type = "compressed_bert"
     _auto_class = "AutoConfig"
+    preset_method = None  # any mix of methods; a preset names the one method it holds (a key of METHOD_SETTINGS)
 
     embedding_size: int | None = None
     share_mode: str | None = None
@@ -69,6 +86,7 @@ class CompressedBertConfig(BertConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         check_compression_settings(self)
+        check_preset(type(self), vars(self))
 
     @property
     def compression_methods(self) -> list[str]:
@@ -116,17 +134,35 @@ def check_compression_settings(config) -> None:
             raise ValueError(f"low_rank_ranks[{name!r}]={rank!r} must be a positive integer")
 
 
+def check_preset(config_class, settings: dict, owner: str | None = None) -> None:
+    """Refuse, in a preset, a setting of another method: ``settings`` maps names of METHOD_SETTINGS to values."""
+    own = config_class.preset_method
+    if own is None:
+        return
+    for method, defaults in METHOD_SETTINGS.items():
+        for name, off in defaults.items():
+            value = settings.get(name, off)
+            if method != own and value != off and value != {}:
+                raise ValueError(
+                    f"{owner or config_class.__name__}: {name}={value!r} belongs to {method}, but a "
+                    f"{config_class.model_type!r} model holds {own} only, so that its model_type says what it is; "
+                    "combine methods with CompressedBertForTokenClassification (model_type 'compressed_bert')"
+                )
+
+
 class FactorizedBertConfig(CompressedBertConfig):
-    """Factorized word embeddings (ALBERT's E), by default E=128."""
+    """Factorized word embeddings (ALBERT's E), by default E=128; no other method."""
 
     model_type = "factorized_bert"
-    embedding_size: int | None = 128
+    preset_method = "factorized_embeddings"
+    embedding_size: int | None = DEFAULT_EMBEDDING_SIZE
 
 
 class SharedBertConfig(CompressedBertConfig):
-    """Cross-layer parameter sharing; by default one whole layer applied N times."""
+    """Cross-layer parameter sharing (with groups, relaxed sharing); by default one whole layer applied N times."""
 
     model_type = "shared_bert"
+    preset_method = "shared_layers"
     share_mode: str | None = "attention_ffn"
 
 
@@ -134,3 +170,4 @@ class LowRankBertConfig(CompressedBertConfig):
     """Encoder dense layers as low-rank pairs; the ranks are set when converting a source model."""
 
     model_type = "low_rank_bert"
+    preset_method = "low_rank"

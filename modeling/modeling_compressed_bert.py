@@ -2,12 +2,14 @@
 
 One composition, ``CompressedBertModel``, applies whichever methods its config names; each method's building
 block lives in its own module (``factorized_embeddings``, ``shared_layers``, ``low_rank``). The three registered
-presets (``FactorizedBert*``, ``SharedBert*``, ``LowRankBert*``) are the same code under their own config class.
+presets (``FactorizedBert*``, ``SharedBert*``, ``LowRankBert*``) are the same code under their own config class,
+limited to their own method; ``modeling.recipes`` picks the class for a model type and its settings.
 
 Build one from a fine-tuned or pretrained BERT:
 
 ```python
->>> student = SharedBertForTokenClassification.from_bert(teacher, share="attention_ffn", embedding_size=128)
+>>> student = SharedBertForTokenClassification.from_bert(teacher, share_mode="attention_ffn", num_shared_groups=2)
+>>> mixed = CompressedBertForTokenClassification.from_bert(teacher, share_mode="attention_ffn", embedding_size=128)
 >>> student.save_pretrained("out")  # loads back with AutoModelForTokenClassification, or trust_remote_code
 ```
 
@@ -31,6 +33,8 @@ from .configuration_compressed_bert import (
     FactorizedBertConfig,
     LowRankBertConfig,
     SharedBertConfig,
+    check_preset,
+    source_settings,
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
@@ -158,7 +162,7 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         source: nn.Module,
         *,
         embedding_size: int | None = None,
-        share: str | None = None,
+        share_mode: str | None = None,
         share_init: str = DEFAULT_SHARE_INIT,
         rank: int | None = None,
         rank_energy: float | None = None,
@@ -170,34 +174,15 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         """Build the compressed model from a ``BertModel`` or ``BertForTokenClassification``.
 
         Settings left at None take the preset's default (``SharedBert*`` shares attention+FFN, ``FactorizedBert*``
-        uses E=128). ``num_shared_groups`` and ``share_delta_rank`` (relaxed sharing, started by
-        ``share_delta_init``) need a sharing type. Every source tensor is copied, decomposed or deliberately
-        dropped; anything else is an error.
+        uses E=128); a preset refuses the settings of another method (combine them with this class).
+        ``num_shared_groups`` and ``share_delta_rank`` (relaxed sharing, started by ``share_delta_init``) need a
+        sharing type. Every source tensor is copied, decomposed or deliberately dropped; anything else is an error.
         """
-        if getattr(getattr(source, "config", None), "model_type", None) != "bert":
-            raise ValueError(
-                f"the source model must be a BERT (model_type 'bert'), got {type(source).__name__} "
-                f"with model_type={getattr(getattr(source, 'config', None), 'model_type', None)!r}"
-            )
+        config = cls._config_from_bert(
+            source, embedding_size=embedding_size, share_mode=share_mode, share_init=share_init, rank=rank,
+            rank_energy=rank_energy, num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank,
+            share_delta_init=share_delta_init)
         source_bert = getattr(source, "bert", source)
-        settings = {}
-        if embedding_size is not None:
-            settings["embedding_size"] = embedding_size
-        if share is not None:
-            settings["share_mode"] = share
-        settings.update(num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank)
-        if share_delta_rank:
-            if share_delta_init not in SHARE_DELTA_INITS:
-                raise ValueError(f"share_delta_init={share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
-            settings["share_delta_init"] = share_delta_init
-        skip = {"model_type", "architectures", "auto_map", "transformers_version", "_name_or_path", "dtype"}
-        base = {k: v for k, v in source.config.to_dict().items() if k not in skip}
-        config = cls.config_class(**base, **settings)
-        if cls is LowRankBertForTokenClassification and rank is None and rank_energy is None:
-            raise ValueError("LowRankBertForTokenClassification.from_bert needs rank=... or rank_energy=...")
-        if config.share_mode is not None:
-            parse_share_init(share_init, config.num_hidden_layers // config.num_shared_groups)  # K within a run
-            config.share_init = share_init
         model = cls(config)
 
         source_state = source.state_dict()
@@ -234,6 +219,36 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
                     type(source).__name__)
         return model
 
+    @classmethod
+    def _config_from_bert(cls, source: nn.Module, *, embedding_size, share_mode, share_init, rank, rank_energy,
+                          num_shared_groups, share_delta_rank, share_delta_init) -> CompressedBertConfig:
+        """The source's config plus the compression settings, checked before any weight is touched."""
+        if getattr(getattr(source, "config", None), "model_type", None) != "bert":
+            raise ValueError(
+                f"the source model must be a BERT (model_type 'bert'), got {type(source).__name__} "
+                f"with model_type={getattr(getattr(source, 'config', None), 'model_type', None)!r}"
+            )
+        check_preset(cls.config_class, dict(embedding_size=embedding_size, share_mode=share_mode, rank=rank,
+                                            rank_energy=rank_energy, num_shared_groups=num_shared_groups,
+                                            share_delta_rank=share_delta_rank), owner=f"{cls.__name__}.from_bert")
+        if cls.config_class.preset_method == "low_rank" and rank is None and rank_energy is None:
+            raise ValueError(f"{cls.__name__}.from_bert needs rank=... or rank_energy=...")
+        settings = {}
+        if embedding_size is not None:
+            settings["embedding_size"] = embedding_size
+        if share_mode is not None:
+            settings["share_mode"] = share_mode
+        settings.update(num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank)
+        if share_delta_rank:
+            if share_delta_init not in SHARE_DELTA_INITS:
+                raise ValueError(f"share_delta_init={share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
+            settings["share_delta_init"] = share_delta_init
+        config = cls.config_class(**source_settings(source.config), **settings)
+        if config.share_mode is not None:
+            parse_share_init(share_init, config.num_hidden_layers // config.num_shared_groups)  # K within a run
+            config.share_init = share_init
+        return config
+
 
 class FactorizedBertModel(CompressedBertModel):
     config_class = FactorizedBertConfig
@@ -251,7 +266,7 @@ class SharedBertModel(CompressedBertModel):
 
 
 class SharedBertForTokenClassification(CompressedBertForTokenClassification):
-    """Shared encoder layers: ``from_bert(model, share="attention")`` or ``share="attention_ffn"``."""
+    """Shared encoder layers: ``from_bert(model, share_mode="attention")`` or ``share_mode="attention_ffn"``."""
 
     config_class = SharedBertConfig
     base_model_class = SharedBertModel

@@ -11,6 +11,8 @@ import logging
 
 from transformers import BertConfig, BertForTokenClassification
 
+from .configuration_compressed_bert import source_settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,9 +34,7 @@ def build_student(teacher: BertForTokenClassification, num_layers: int, hidden_s
     if getattr(teacher.config, "model_type", None) != "bert":
         raise ValueError(f"the teacher must be a BERT, got model_type={getattr(teacher.config, 'model_type', None)!r}")
     layers = evenly_spaced_layers(teacher.config.num_hidden_layers, num_layers)
-    settings = teacher.config.to_dict()
-    for key in ("model_type", "architectures", "transformers_version", "_name_or_path", "dtype", "auto_map"):
-        settings.pop(key, None)
+    settings = source_settings(teacher.config)
     settings["num_hidden_layers"] = num_layers
     same_width = hidden_size in (None, teacher.config.hidden_size) and intermediate_size in (
         None, teacher.config.intermediate_size)

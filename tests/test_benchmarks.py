@@ -152,14 +152,14 @@ def test_speed_measures_every_model_type():
     teacher = BertForTokenClassification(tiny_bert_config()).eval()
     models = speed.build_models(teacher, embedding_size=16, rank=4, student_layers=1,
                                 best_recipes={"best 5x": (16, 8), "best 10x": (8, 2)})
-    assert tuple(models) == speed.MODEL_TYPES
+    assert tuple(models) == speed.ROW_NAMES
     sequences = speed.random_like([[0] * n for n in (5, 9, 12, 7, 30, 3, 16)], vocab_size=99)
     rows = speed.benchmark("tiny", models, sequences, batch_size=4, repeats=2, warmup=1)
-    assert [r["model"] for r in rows] == list(speed.MODEL_TYPES)
+    assert [r["model"] for r in rows] == list(speed.ROW_NAMES)
     assert all(r["latency_ms"] > 0 and r["throughput"] > 0 for r in rows)
     assert rows[0]["latency_speedup"] == rows[0]["throughput_ratio"] == 1.0
     table = speed.format_table(rows)
-    assert all(f"| tiny | {name} |" in table for name in speed.MODEL_TYPES)
+    assert all(f"| tiny | {name} |" in table for name in speed.ROW_NAMES)
 
 
 def test_speed_batches_are_sorted_and_padded_per_batch():

@@ -157,7 +157,6 @@ CASES = [
     Case("epochs_not_number", R, lambda x: x.args("--num_train_epochs", "many"), "--num-train-epochs: invalid float value: 'many'"),
     Case("model_type_unknown", R, lambda x: x.args("--model_type", "pruned"), "--model-type: invalid choice: 'pruned'"),
     Case("unknown_flag", R, lambda x: x.args("--epochs", "3"), "--epochs"),
-    Case("low_rank_without_rank", R, lambda x: x.args("--model_type", "low_rank"), "needs --rank"),
     Case("rank_and_energy", R, lambda x: x.args("--rank", "4", "--rank_energy", "0.5"), "only one of --rank"),
     Case("quantize_unknown", R, lambda x: x.args("--quantize", "int4"), "--quantize: invalid choice: 'int4'"),
     Case("output_dir_is_file", R, lambda x: x.args("--output_dir", DEMO["train"]), "File exists"),

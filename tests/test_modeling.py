@@ -47,30 +47,27 @@ from modeling import (
     count_unique_parameters,
     factorize_embedding_matrix,
     rank_for_energy,
+    recipes,
 )
 from modeling.modeling_compressed_bert import _FAMILIES
 
-# name -> (class, from_bert settings). Tiny sizes: hidden 32, intermediate 37, so rank 4 and E=16 compress.
-MODEL_TYPES = {
-    "factorized": (FactorizedBertForTokenClassification, dict(embedding_size=16)),
-    "shared_attention": (SharedBertForTokenClassification, dict(share="attention")),
-    "shared_ffn_mean": (SharedBertForTokenClassification, dict(share="attention_ffn", share_init="mean")),
-    "shared_ffn_layer1": (SharedBertForTokenClassification, dict(share="attention_ffn", share_init="layer:1")),
-    "low_rank": (LowRankBertForTokenClassification, dict(rank=4)),
-    "low_rank_energy": (LowRankBertForTokenClassification, dict(rank_energy=0.5)),
-    "factorized_shared_ffn_low_rank": (
-        CompressedBertForTokenClassification, dict(embedding_size=16, share="attention_ffn", rank=4)),
-    # a preset class may combine methods too: it keeps its own model_type
-    "factorized_shared_attention_energy": (
-        FactorizedBertForTokenClassification, dict(embedding_size=8, share="attention", rank_energy=0.9)),
+# name -> (model type of modeling.recipes, overrides). Tiny sizes: hidden 32, intermediate 37, so rank 4 and E=16
+# compress. First every compressing type of the recipe table, then other settings and combinations; the class follows
+# the methods that are on (one: the method's preset, several: CompressedBertForTokenClassification).
+TINY = {"factorized": dict(embedding_size=16), "low_rank": dict(rank=4)}
+CASES = {
+    **{kind: (kind, TINY.get(kind, {})) for kind, recipe in recipes.RECIPES.items()
+       if recipe.model_class is not BertForTokenClassification},
+    "shared_ffn_mean": ("shared_ffn", dict(share_init="mean")),
+    "low_rank_energy": ("low_rank", dict(rank_energy=0.5)),
+    "factorized_shared_ffn_low_rank": ("shared_ffn", dict(embedding_size=16, rank=4)),
+    "factorized_shared_attention_energy": ("shared_attn", dict(embedding_size=8, rank_energy=0.9)),
     # relaxed sharing: the mean start leaves every layer a nonzero residual, so every correction trains at once
-    "relaxed_shared_ffn": (SharedBertForTokenClassification, dict(
-        share="attention_ffn", share_init="mean", share_delta_rank=4, share_delta_init="svd")),
+    "relaxed_shared_ffn": ("shared_ffn", dict(share_init="mean", share_delta_rank=4, share_delta_init="svd")),
     # two groups of the two tiny layers: plain BERT's layers, so E=16 is what compresses it
-    "factorized_grouped_shared_ffn": (SharedBertForTokenClassification, dict(
-        share="attention_ffn", num_shared_groups=2, share_init="layer:0", embedding_size=16)),
-    "factorized_relaxed_attention_low_rank": (CompressedBertForTokenClassification, dict(
-        embedding_size=16, share="attention", share_init="mean", share_delta_rank=4, share_delta_init="svd", rank=4)),
+    "factorized_grouped_shared_ffn": ("shared_ffn", dict(num_shared_groups=2, share_init="layer:0", embedding_size=16)),
+    "factorized_relaxed_attention_low_rank": ("shared_attn", dict(
+        embedding_size=16, share_init="mean", share_delta_rank=4, share_delta_init="svd", rank=4)),
 }
 BATCH, LENGTH = 2, 7
 NER_TEXT = "the bank said rain moved to the lake port"
@@ -85,8 +82,8 @@ def tiny_inputs() -> dict[str, torch.Tensor]:
 
 
 def build(name: str, source=None):
-    model_class, settings = MODEL_TYPES[name]
-    return model_class.from_bert(source if source is not None else make_tiny_bert(), **settings).eval()
+    model_type, overrides = CASES[name]
+    return recipes.compress(source if source is not None else make_tiny_bert(), model_type, **overrides).eval()
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +92,7 @@ def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved")
     teacher = make_tiny_bert()
     models = {}
-    for name in MODEL_TYPES:
+    for name in CASES:
         model = build(name, teacher)
         model.save_pretrained(root / name)
         make_tiny_tokenizer(root / name)
@@ -158,7 +155,7 @@ def remote(saved, tmp_path_factory):
     return result, work
 
 
-@pytest.mark.parametrize("name", MODEL_TYPES)
+@pytest.mark.parametrize("name", CASES)
 def test_output_shapes(name, saved):
     model, _ = saved[name]
     num_labels, hidden = model.config.num_labels, model.config.hidden_size
@@ -174,7 +171,7 @@ def test_output_shapes(name, saved):
     torch.testing.assert_close(as_tuple[1], out.logits, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", MODEL_TYPES)
+@pytest.mark.parametrize("name", CASES)
 def test_save_and_reload_with_auto_classes(name, saved):
     model, folder = saved[name]
     config_class = type(model).config_class
@@ -204,7 +201,7 @@ def test_save_and_reload_with_auto_classes(name, saved):
                                    model.bert(**tiny_inputs()).last_hidden_state, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", MODEL_TYPES)
+@pytest.mark.parametrize("name", CASES)
 def test_trust_remote_code_in_a_fresh_interpreter(name, saved, remote):
     result, work = remote
     loaded = result["models"][name]
@@ -225,7 +222,7 @@ def test_trust_remote_code_in_a_fresh_interpreter(name, saved, remote):
         assert NER_TEXT[entity["start"]:entity["end"]] == entity["word"]
 
 
-@pytest.mark.parametrize("name", MODEL_TYPES)
+@pytest.mark.parametrize("name", CASES)
 def test_fewer_unique_parameters_each_stored_once(name, saved):
     model, folder = saved[name]
     assert count_unique_parameters(model) < count_unique_parameters(make_tiny_bert())
@@ -234,7 +231,7 @@ def test_fewer_unique_parameters_each_stored_once(name, saved):
     assert count_unique_parameters(model) == stored_elements  # a shared tensor is stored once
 
 
-@pytest.mark.parametrize("name", MODEL_TYPES)
+@pytest.mark.parametrize("name", CASES)
 def test_one_trainer_step_on_cpu_changes_every_weight(name, tmp_path):
     model = build(name)
     generator = torch.Generator().manual_seed(1)
@@ -324,11 +321,11 @@ def _lossless_source():
 
 @pytest.mark.parametrize("model_class, settings", [
     (FactorizedBertForTokenClassification, dict(embedding_size=8)),
-    (SharedBertForTokenClassification, dict(share="attention")),
-    (SharedBertForTokenClassification, dict(share="attention_ffn", share_init="mean")),
-    (SharedBertForTokenClassification, dict(share="attention_ffn", share_init="layer:1")),
+    (SharedBertForTokenClassification, dict(share_mode="attention")),
+    (SharedBertForTokenClassification, dict(share_mode="attention_ffn", share_init="mean")),
+    (SharedBertForTokenClassification, dict(share_mode="attention_ffn", share_init="layer:1")),
     (LowRankBertForTokenClassification, dict(rank=32)),  # full rank: min(32, 37)
-    (CompressedBertForTokenClassification, dict(embedding_size=8, share="attention_ffn", rank=32)),
+    (CompressedBertForTokenClassification, dict(embedding_size=8, share_mode="attention_ffn", rank=32)),
 ])
 def test_from_bert_loses_nothing_when_nothing_need_be_lost(model_class, settings):
     source = _lossless_source()
@@ -342,7 +339,7 @@ def test_shared_weights_are_one_set_in_the_state_dict():
     config = source.config
     layer_keys = len(BertLayer(config).state_dict())
 
-    whole = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init="layer:1")
+    whole = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init="layer:1")
     keys = list(whole.state_dict())
     assert not [k for k in keys if "encoder.layer." in k]
     assert len([k for k in keys if k.startswith("bert.encoder.shared_layer.")]) == layer_keys
@@ -351,7 +348,7 @@ def test_shared_weights_are_one_set_in_the_state_dict():
     for key, value in source.bert.encoder.layer[1].state_dict().items():  # layer:1 copies layer 1
         assert torch.equal(shared_state[key], value), key
 
-    attention = SharedBertForTokenClassification.from_bert(source, share="attention", share_init="mean")
+    attention = SharedBertForTokenClassification.from_bert(source, share_mode="attention", share_init="mean")
     keys = list(attention.state_dict())
     attention_keys = [k for k in keys if ".attention." in k]
     assert all(k.startswith("bert.encoder.shared_layer.attention.") for k in attention_keys)
@@ -361,7 +358,7 @@ def test_shared_weights_are_one_set_in_the_state_dict():
         assert f"bert.encoder.layer.{i}.output.dense.weight" in keys
     mean = torch.stack([layer.attention.self.query.weight for layer in source.bert.encoder.layer]).mean(0)
     torch.testing.assert_close(attention.bert.encoder.shared_layer.attention.self.query.weight, mean)
-    default = SharedBertForTokenClassification.from_bert(source, share="attention")  # layer:1, chosen on validation
+    default = SharedBertForTokenClassification.from_bert(source, share_mode="attention")  # layer:1, chosen on validation
     assert torch.equal(default.bert.encoder.shared_layer.attention.self.query.weight,
                        source.bert.encoder.layer[1].attention.self.query.weight)
 
@@ -369,7 +366,7 @@ def test_shared_weights_are_one_set_in_the_state_dict():
 @pytest.mark.parametrize("share, dense_layers", [(None, 2 * 6), ("attention", 4 + 2 * 2), ("attention_ffn", 6)])
 def test_default_targets_reach_every_dense_layer_in_every_sharing_mode(share, dense_layers):
     # BERT's names are kept under the shared modules too, so the default suffixes match them
-    model = CompressedBertForTokenClassification.from_bert(make_tiny_bert(), share=share, rank=4)
+    model = CompressedBertForTokenClassification.from_bert(make_tiny_bert(), share_mode=share, rank=4)
     assert len(model.config.low_rank_ranks) == dense_layers
     encoder = model.bert.encoder
     still_dense = [name for name, module in encoder.named_modules() if isinstance(module, nn.Linear)
@@ -383,7 +380,7 @@ def test_activation_checkpointing_gives_the_same_gradients(share):
     labels = torch.zeros(BATCH, LENGTH, dtype=torch.long)
     gradients = []
     for checkpointing in (False, True):
-        model = CompressedBertForTokenClassification.from_bert(source, share=share, rank=4).train()
+        model = CompressedBertForTokenClassification.from_bert(source, share_mode=share, rank=4).train()
         if checkpointing:
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             blocks = [m for m in model.bert.encoder.modules() if isinstance(m, GradientCheckpointingLayer)]
@@ -395,11 +392,11 @@ def test_activation_checkpointing_gives_the_same_gradients(share):
 
 
 def test_meta_device_counts_match_real_counts():
-    real = CompressedBertForTokenClassification.from_bert(make_tiny_bert(), share="attention_ffn", embedding_size=16,
+    real = CompressedBertForTokenClassification.from_bert(make_tiny_bert(), share_mode="attention_ffn", embedding_size=16,
                                                           rank=4)
     with torch.device("meta"):  # from_bert runs on meta tensors too: how benchmarks/param_count.py counts
         on_meta = CompressedBertForTokenClassification.from_bert(
-            BertForTokenClassification(tiny_bert_config()), share="attention_ffn", embedding_size=16, rank=4)
+            BertForTokenClassification(tiny_bert_config()), share_mode="attention_ffn", embedding_size=16, rank=4)
     assert next(on_meta.parameters()).is_meta
     assert count_unique_parameters(on_meta) == count_unique_parameters(real)
 
@@ -409,12 +406,12 @@ def test_meta_device_counts_match_real_counts():
 
 @pytest.mark.parametrize("where", ["bert", "bert.embeddings", "bert.encoder.layer.1.output",
                                    "bert.encoder.layer.1.attention.self"])
-@pytest.mark.parametrize("settings", [dict(), dict(embedding_size=8), dict(share="attention"),
-                                      dict(share="attention_ffn"), dict(share="attention_ffn", share_init="layer:1"),
-                                      dict(share="attention_ffn", share_delta_rank=4, share_delta_init="svd"),
-                                      dict(share="attention", share_delta_rank=4, share_delta_init="zero",
+@pytest.mark.parametrize("settings", [dict(), dict(embedding_size=8), dict(share_mode="attention"),
+                                      dict(share_mode="attention_ffn"), dict(share_mode="attention_ffn", share_init="layer:1"),
+                                      dict(share_mode="attention_ffn", share_delta_rank=4, share_delta_init="svd"),
+                                      dict(share_mode="attention", share_delta_rank=4, share_delta_init="zero",
                                            share_init="layer:1"),
-                                      dict(share="attention_ffn", num_shared_groups=2, share_init="layer:0")],
+                                      dict(share_mode="attention_ffn", num_shared_groups=2, share_init="layer:0")],
                          ids=["plain", "factorized", "shared_attention", "shared_ffn_mean", "shared_ffn_layer1",
                               "relaxed_svd", "relaxed_attention_zero", "grouped"])
 def test_from_bert_rejects_a_source_tensor_it_would_lose(where, settings):
@@ -427,17 +424,17 @@ def test_from_bert_rejects_a_source_tensor_it_would_lose(where, settings):
 def test_from_bert_drops_the_unchosen_layers_and_the_pooler_deliberately():
     source = BertModel(tiny_bert_config())  # a headless BERT with a pooler
     source.encoder.layer[0].attention.self.register_parameter("extra", nn.Parameter(torch.zeros(3)))
-    model = SharedBertForTokenClassification.from_bert(source, share="attention", share_init="layer:1")
+    model = SharedBertForTokenClassification.from_bert(source, share_mode="attention", share_init="layer:1")
     assert model.config.share_init == "layer:1"
     source.encoder.layer[1].attention.self.register_parameter("extra", nn.Parameter(torch.zeros(3)))
     with pytest.raises(RuntimeError, match="extra"):
-        SharedBertForTokenClassification.from_bert(source, share="attention", share_init="layer:1")
+        SharedBertForTokenClassification.from_bert(source, share_mode="attention", share_init="layer:1")
 
 
 def test_from_bert_rejects_cross_attention_it_cannot_run():
     source = BertModel(tiny_bert_config(is_decoder=True, add_cross_attention=True))
     with pytest.raises(RuntimeError, match="crossattention"):
-        SharedBertForTokenClassification.from_bert(source, share="attention")
+        SharedBertForTokenClassification.from_bert(source, share_mode="attention")
 
 
 # Bad input: one ValueError that names the value.
@@ -463,14 +460,14 @@ def _distilbert():
     (FactorizedBertForTokenClassification, dict(embedding_size=32), None, "embedding_size=32"),
     (FactorizedBertForTokenClassification, dict(embedding_size=48), None, "embedding_size=48"),
     (FactorizedBertForTokenClassification, dict(), None, "embedding_size=128"),  # the preset's E, above H=32
-    (SharedBertForTokenClassification, dict(share="ffn"), None, "share_mode='ffn'"),
+    (SharedBertForTokenClassification, dict(share_mode="ffn"), None, "share_mode='ffn'"),
     (SharedBertForTokenClassification, dict(share_init="layer:5"), None, "share_init='layer:5'"),
     (SharedBertForTokenClassification, dict(share_init="median"), None, "share_init='median'"),
     (LowRankBertForTokenClassification, dict(rank=4, target_modules=["pooler.dense", "nothing"]), None, "nothing"),
     (LowRankBertForTokenClassification, dict(rank=4, target_modules="encoder.layer.9.*"), None,
      "target_modules='encoder.layer.9.*'"),
-    (CompressedBertForTokenClassification, dict(share="attention"), _albert, "model_type='albert'"),
-    (CompressedBertForTokenClassification, dict(share="attention"), _distilbert, "model_type='distilbert'"),
+    (CompressedBertForTokenClassification, dict(share_mode="attention"), _albert, "model_type='albert'"),
+    (CompressedBertForTokenClassification, dict(share_mode="attention"), _distilbert, "model_type='distilbert'"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_bad_settings_raise_a_value_error_naming_the_value(model_class, settings, source, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -491,3 +488,59 @@ def test_bad_settings_raise_a_value_error_naming_the_value(model_class, settings
 def test_bad_building_block_settings_raise_a_value_error(make, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make()
+
+
+# Presets hold their own method only, so that a checkpoint's model_type says what it is.
+
+
+@pytest.mark.parametrize("model_class, settings, message", [
+    (FactorizedBertForTokenClassification, dict(embedding_size=8, share_mode="attention"), "share_mode='attention'"),
+    (FactorizedBertForTokenClassification, dict(embedding_size=8, rank_energy=0.9), "rank_energy=0.9"),
+    (SharedBertForTokenClassification, dict(share_mode="attention_ffn", embedding_size=16), "embedding_size=16"),
+    (SharedBertForTokenClassification, dict(share_mode="attention", rank=4), "rank=4"),
+    (LowRankBertForTokenClassification, dict(rank=4, share_mode="attention_ffn"), "share_mode='attention_ffn'"),
+    (LowRankBertForTokenClassification, dict(rank=4, num_shared_groups=2), "num_shared_groups=2"),
+    (LowRankBertForTokenClassification, dict(rank=4, share_delta_rank=4), "share_delta_rank=4"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_a_preset_refuses_the_settings_of_another_method(model_class, settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        model_class.from_bert(make_tiny_bert(), **settings)
+    assert f"{model_class.__name__}.from_bert" in str(error.value)
+    assert "CompressedBertForTokenClassification" in str(error.value)  # where combinations go (CASES has some)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: modeling.FactorizedBertConfig(share_mode="attention"), "share_mode='attention'"),
+    (lambda: modeling.SharedBertConfig(embedding_size=64), "embedding_size=64"),
+    (lambda: modeling.SharedBertConfig(low_rank_ranks={"encoder.layer.0.output.dense": 4}), "low_rank_ranks="),
+    (lambda: modeling.LowRankBertConfig(share_mode="attention_ffn"), "share_mode='attention_ffn'"),
+    (lambda: modeling.LowRankBertConfig(embedding_size=64), "embedding_size=64"),
+])
+def test_a_preset_config_refuses_the_settings_of_another_method(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+def test_a_saved_preset_config_that_would_lie_is_refused_on_load(saved, tmp_path):
+    _, folder = saved["factorized"]
+    config = json.loads((folder / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "share_mode": "attention_ffn"}))
+    with pytest.raises(ValueError, match="share_mode='attention_ffn' belongs to shared_layers"):
+        AutoConfig.from_pretrained(tmp_path)
+    for path in sorted(REPO.glob("results/**/config.json")):  # committed checkpoints (none today) still load
+        AutoConfig.from_pretrained(path.parent)
+
+
+SAVED_MODEL_TYPE = {  # one method: its preset's model_type; several: compressed_bert
+    "factorized": "factorized_bert", "shared_attn": "shared_bert", "shared_ffn": "shared_bert",
+    "low_rank": "low_rank_bert", "shared_ffn_mean": "shared_bert", "low_rank_energy": "low_rank_bert",
+    "relaxed_shared_ffn": "shared_bert", "factorized_shared_ffn_low_rank": "compressed_bert",
+    "factorized_shared_attention_energy": "compressed_bert", "factorized_grouped_shared_ffn": "compressed_bert",
+    "factorized_relaxed_attention_low_rank": "compressed_bert",
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_saved_model_type_says_which_methods_the_model_holds(name, saved):
+    _, folder = saved[name]
+    assert json.loads((folder / "config.json").read_text())["model_type"] == SAVED_MODEL_TYPE[name]

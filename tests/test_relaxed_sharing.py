@@ -32,7 +32,7 @@ def test_relaxed_sharing_at_full_rank_with_the_svd_start_is_the_source(share, gr
     source = make_tiny_bert(seed=3)
     full = H  # min(in, out) over the shared dense layers: 32 (the 32×37 FFN layers included)
     model = CompressedBertForTokenClassification.from_bert(
-        source, share=share, share_init=share_init, num_shared_groups=groups, share_delta_rank=full,
+        source, share_mode=share, share_init=share_init, num_shared_groups=groups, share_delta_rank=full,
         share_delta_init="svd")
     torch.testing.assert_close(logits(model), logits(source), rtol=1e-4, atol=1e-4)
 
@@ -40,7 +40,7 @@ def test_relaxed_sharing_at_full_rank_with_the_svd_start_is_the_source(share, gr
 def test_relaxed_sharing_at_full_rank_stays_exact_with_full_rank_pairs_in_the_shared_layer():
     source = make_tiny_bert(seed=3)
     model = CompressedBertForTokenClassification.from_bert(
-        source, share="attention_ffn", share_delta_rank=H, share_delta_init="svd", rank=H)
+        source, share_mode="attention_ffn", share_delta_rank=H, share_delta_init="svd", rank=H)
     assert all(name.startswith("encoder.shared_layer.") for name in model.config.low_rank_ranks)
     torch.testing.assert_close(logits(model), logits(source), rtol=1e-4, atol=1e-4)
 
@@ -48,23 +48,23 @@ def test_relaxed_sharing_at_full_rank_stays_exact_with_full_rank_pairs_in_the_sh
 @pytest.mark.parametrize("share", ["attention", "attention_ffn"])
 def test_as_many_groups_as_layers_is_the_source(share):
     source = make_tiny_bert(seed=3)
-    model = SharedBertForTokenClassification.from_bert(source, share=share, num_shared_groups=N, share_init="layer:0")
+    model = SharedBertForTokenClassification.from_bert(source, share_mode=share, num_shared_groups=N, share_init="layer:0")
     torch.testing.assert_close(logits(model), logits(source), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match=re.escape("share_init='layer:1' must be 'mean' or 'layer:K' with 0 <= K < 1")):
-        SharedBertForTokenClassification.from_bert(source, share=share, num_shared_groups=N, share_init="layer:1")
+        SharedBertForTokenClassification.from_bert(source, share_mode=share, num_shared_groups=N, share_init="layer:1")
 
 
 @pytest.mark.parametrize("relaxed", [0, 4])
 def test_each_group_starts_from_its_own_run(relaxed):
     source = make_tiny_bert(num_hidden_layers=6)  # three groups of two layers: runs 0-1, 2-3, 4-5
-    model = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", num_shared_groups=3,
+    model = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", num_shared_groups=3,
                                                        share_init="layer:1", share_delta_rank=relaxed)
     encoder, layers = model.bert.encoder, source.bert.encoder.layer
     assert [encoder.group_of(i) for i in range(6)] == [0, 0, 1, 1, 2, 2]
     for group, picked in enumerate((1, 3, 5)):  # layer:1 is the second layer of each run
         shared = encoder.shared_layer[group].intermediate.dense.weight
         assert torch.equal(shared, layers[picked].intermediate.dense.weight)
-    mean = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", num_shared_groups=3,
+    mean = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", num_shared_groups=3,
                                                       share_init="mean", share_delta_rank=relaxed)
     expected = (layers[2].attention.self.key.weight + layers[3].attention.self.key.weight) / 2
     torch.testing.assert_close(mean.bert.encoder.shared_layer[1].attention.self.key.weight, expected)
@@ -73,14 +73,14 @@ def test_each_group_starts_from_its_own_run(relaxed):
 @pytest.mark.parametrize("share_init", ["layer:1", "mean"])
 def test_the_zero_start_and_rank_0_are_plain_sharing(share_init):
     source = make_tiny_bert(seed=3)
-    plain = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init=share_init)
-    zero = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init=share_init,
+    plain = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init=share_init)
+    zero = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init=share_init,
                                                       share_delta_rank=4, share_delta_init="zero")
     assert zero.config.share_delta_init == "zero" and zero.config.share_delta_rank == 4
     torch.testing.assert_close(logits(zero), logits(plain), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(logits(zero), logits(source), atol=1e-3)  # and that is not the source
 
-    rank_0 = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init=share_init,
+    rank_0 = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init=share_init,
                                                         share_delta_rank=0, share_delta_init="svd")
     assert rank_0.config.share_delta_init is None  # nothing started, nothing recorded
     assert rank_0.state_dict().keys() == plain.state_dict().keys()
@@ -89,7 +89,7 @@ def test_the_zero_start_and_rank_0_are_plain_sharing(share_init):
 
 def test_the_zero_start_trains_its_corrections():
     source = make_tiny_bert(seed=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_delta_rank=4,
+    model = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_delta_rank=4,
                                                        share_delta_init="zero").train()
     model(**tiny_inputs(), labels=torch.zeros(2, 7, dtype=torch.long)).loss.backward()
     for i, layer in enumerate(model.bert.encoder.layer):
@@ -101,7 +101,7 @@ def test_the_zero_start_trains_its_corrections():
 
 def test_the_svd_start_keeps_a_trainable_correction_where_the_residual_is_zero():
     source = make_tiny_bert(seed=3)
-    model = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init="layer:1",
+    model = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init="layer:1",
                                                        share_delta_rank=4, share_delta_init="svd")
     picked = model.bert.encoder.layer[1].attention.self.query  # layer 1 is the shared start: zero residual
     assert not picked.delta.up.weight.any()
@@ -127,13 +127,13 @@ def test_relaxed_parameter_counts(groups, rank):
     outside = _outside_the_encoder(source)
     shared_dense = [(H, H)] * 4 + [(H, I), (I, H)]  # (in, out) of the six dense layers
 
-    ffn = CompressedBertForTokenClassification.from_bert(source, share="attention_ffn", num_shared_groups=groups,
+    ffn = CompressedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", num_shared_groups=groups,
                                                          share_init="layer:0", share_delta_rank=rank)
     weights = sum(i * o for i, o in shared_dense)  # W, once per group
     per_layer = sum(o + rank * (i + o) for i, o in shared_dense) + 2 * (2 * H)  # b_i, A_i, B_i; two LayerNorms
     assert count_unique_parameters(ffn) == outside + groups * weights + N * per_layer
 
-    attention = CompressedBertForTokenClassification.from_bert(source, share="attention", num_shared_groups=groups,
+    attention = CompressedBertForTokenClassification.from_bert(source, share_mode="attention", num_shared_groups=groups,
                                                                share_init="layer:0", share_delta_rank=rank)
     weights = 4 * H * H
     per_layer = 4 * (H + rank * 2 * H) + 2 * H + (H * I + I + I * H + H + 2 * H)  # + its own feed-forward block
@@ -143,7 +143,7 @@ def test_relaxed_parameter_counts(groups, rank):
 @pytest.mark.parametrize("share, groups", [("attention_ffn", 1), ("attention_ffn", 2), ("attention", 2)])
 def test_grouped_parameter_counts(share, groups):
     source = make_tiny_bert()
-    model = CompressedBertForTokenClassification.from_bert(source, share=share, num_shared_groups=groups,
+    model = CompressedBertForTokenClassification.from_bert(source, share_mode=share, num_shared_groups=groups,
                                                            share_init="layer:0")
     attention = 4 * (H * H + H) + 2 * H
     ffn = _layer_parameters() - attention
@@ -153,7 +153,7 @@ def test_grouped_parameter_counts(share, groups):
 
 def test_shared_weights_are_stored_once_and_meta_counts_match():
     source = make_tiny_bert()
-    settings = dict(share="attention_ffn", num_shared_groups=2, share_init="layer:0", share_delta_rank=4,
+    settings = dict(share_mode="attention_ffn", num_shared_groups=2, share_init="layer:0", share_delta_rank=4,
                     embedding_size=16, rank=8)
     model = CompressedBertForTokenClassification.from_bert(source, **settings)
     keys = list(model.state_dict())
@@ -172,23 +172,23 @@ def test_from_bert_accounts_for_the_zero_start_dropping_per_layer_norms():
     # the zero start takes biases and LayerNorms from the shared start: layer 0's own are dropped on purpose,
     # and its dense weights are used (A_0 comes from its residual)
     source = make_tiny_bert()
-    model = SharedBertForTokenClassification.from_bert(source, share="attention_ffn", share_init="layer:1",
+    model = SharedBertForTokenClassification.from_bert(source, share_mode="attention_ffn", share_init="layer:1",
                                                        share_delta_rank=4, share_delta_init="zero")
     own = model.bert.encoder.layer[0].output.LayerNorm.weight
     assert torch.equal(own, source.bert.encoder.layer[1].output.LayerNorm.weight)
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(share="attention_ffn", share_delta_rank=-1), "share_delta_rank=-1 must be an integer between 0 and "
+    (dict(share_mode="attention_ffn", share_delta_rank=-1), "share_delta_rank=-1 must be an integer between 0 and "
                                                        "min(in, out)=32"),
-    (dict(share="attention_ffn", share_delta_rank=33), "share_delta_rank=33 must be an integer between 0"),
-    (dict(share="attention", share_delta_rank=33), "min(in, out)=32"),
+    (dict(share_mode="attention_ffn", share_delta_rank=33), "share_delta_rank=33 must be an integer between 0"),
+    (dict(share_mode="attention", share_delta_rank=33), "min(in, out)=32"),
     (dict(share_delta_rank=4), "share_delta_rank=4 needs a sharing type"),
     (dict(num_shared_groups=2), "num_shared_groups=2 needs a sharing type"),
-    (dict(share="attention_ffn", num_shared_groups=3), "num_shared_groups=3 must divide num_hidden_layers=2"),
-    (dict(share="attention_ffn", num_shared_groups=0), "num_shared_groups=0 must divide"),
-    (dict(share="attention_ffn", share_delta_rank=4, share_delta_init="lora"), "share_delta_init='lora'"),
-    (dict(share="attention_ffn", num_shared_groups=2, share_init="layer:1"), "share_init='layer:1'"),
+    (dict(share_mode="attention_ffn", num_shared_groups=3), "num_shared_groups=3 must divide num_hidden_layers=2"),
+    (dict(share_mode="attention_ffn", num_shared_groups=0), "num_shared_groups=0 must divide"),
+    (dict(share_mode="attention_ffn", share_delta_rank=4, share_delta_init="lora"), "share_delta_init='lora'"),
+    (dict(share_mode="attention_ffn", num_shared_groups=2, share_init="layer:1"), "share_init='layer:1'"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_bad_settings_raise_a_value_error_naming_the_value(settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -176,7 +176,6 @@ def bad_inputs(tmp_path_factory):
         "config_bad_yaml": ([write_lines(root / "bad.yaml", ["model_type: [teacher"])], ["bad.yaml:2: not valid YAML"]),
         "config_unknown_key": ([write_lines(root / "unknown.json", ['{"epochs": 3}'])], ["unknown.json:", "epochs"]),
         "config_not_mapping": ([write_lines(root / "list.yaml", ["- teacher"])], ["list.yaml: the file must hold"]),
-        "low_rank_without_rank": (files() + ["--model_type", "low_rank"], ["--rank"]),
         "zero_samples": (files() + ["--max_train_samples", "0"], ["--max_train_samples 0"]),
         "delta_rank_without_sharing": (files() + ["--model_type", "low_rank", "--rank", "4", "--share_delta_rank",
                                                   "4"], ["--share_delta_rank 4 needs a sharing type"]),
@@ -203,7 +202,7 @@ def check_one_error(stderr: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     "case",
     ["missing_file", "empty_file", "single_column", "unknown_test_tag", "teacher_labels", "model_type",
-     "low_rank_without_rank", "zero_samples", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
+     "zero_samples", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
      "config_not_mapping", "delta_rank_without_sharing", "delta_rank_too_high", "delta_rank_negative",
      "groups_do_not_divide", "groups_without_sharing", "delta_init_unknown"],
 )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH
+from trainers.results import Deployment, RunResults
 
 logger = logging.getLogger("run_ner_compress")
 
@@ -110,6 +110,11 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training sentences."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep the first N test sentences."})
+    dataset_hub_id: str | None = field(
+        default=None,
+        metadata={"help": "The Hub dataset that local files are a copy of, named in the model card's model-index "
+                          "(CoNLL-2003 is detected: conll2003)."},
+    )
 
 
 def parse_args(argv: list[str] | None = None):
@@ -315,39 +320,8 @@ def _compress(source, c, kind):
         raise
 
 
-def compression_settings(model, compression_args, model_type) -> dict:
-    config = model.config
-    settings = {"methods": list(getattr(config, "compression_methods", []))}
-    if getattr(config, "embedding_size", None):
-        settings["embedding_size"] = config.embedding_size
-    if getattr(config, "share_mode", None):
-        settings.update(share_mode=config.share_mode, share_init=config.share_init,
-                        num_shared_groups=config.num_shared_groups, share_delta_rank=config.share_delta_rank,
-                        share_delta_init=config.share_delta_init)
-    if getattr(config, "low_rank_ranks", None):
-        ranks = list(config.low_rank_ranks.values())
-        settings.update(
-            rank=compression_args.rank,
-            rank_energy=compression_args.rank_energy,
-            low_rank_layers=len(ranks),
-            mean_rank=round(sum(ranks) / len(ranks), 1),
-        )
-    if model_type == "student":
-        settings.update(student_num_layers=config.num_hidden_layers, student_hidden_size=config.hidden_size)
-    return settings
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Output
-
-
-def write_json_atomic(path: str, payload: dict) -> None:
-    directory = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile is owner-only; results are meant to be read and shared
-    os.replace(f.name, path)
 
 
 def save_final_model(trainer, tokenizer, output_dir: str) -> None:
@@ -368,19 +342,6 @@ def clear_finished_marks(output_dir: str) -> None:
         path = os.path.join(output_dir, name)
         if os.path.exists(path):
             os.remove(path)
-
-
-def redact_command(command: str) -> str:
-    """The command line for results.json and the card, with the value of --hub_token hidden."""
-    return re.sub(r"(--hub_token(?:=|\s+))\S+", r"\1<redacted>", command)
-
-
-def read_teacher_results(path: str | None) -> dict:
-    results_file = os.path.join(path, "results.json") if path else None
-    if results_file and os.path.isfile(results_file):
-        with open(results_file) as f:
-            return json.load(f)
-    return {}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -432,6 +393,7 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
     from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, set_seed
 
     import modeling
+    from hub_cards import detect_dataset_hub_id, write_model_card
     from trainers import DistillationTrainer, default_layer_matches
     from trainers.deadline import DeadlineCallback
     from trainers.guards import NonFiniteGuard
@@ -553,74 +515,44 @@ def run(model_args, compression_args, data_args, training_args, argv: list[str],
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         train_runtime = train_output.metrics.get("train_runtime")
 
-    results = {
-        "model_type": model_args.model_type,
-        "model_class": type(model).__name__,
-        "epochs_trained": round(trainer.state.epoch or 0.0, 3),
-        "stopped_at_time_budget": any(getattr(c, "stopped_early", False) for c in callbacks),
-        "num_parameters": num_parameters,
-        "teacher_num_parameters": source_parameters,
-        "compression_ratio": round(source_parameters / num_parameters, 3),
-        "compression": compression_settings(model, compression_args, model_args.model_type),
-        "source_model": model_args.model_name_or_path,
-        "distilled": trainer_class is DistillationTrainer,
-        "command": redact_command(" ".join(["run_ner_compress.py"] + argv)),
-        "arguments": {
-            "model": asdict(model_args),
-            "compression": asdict(compression_args),
-            "data": asdict(data_args),
-            "training": training_args.to_dict(),
-        },
-    }
-    if trainer_class is DistillationTrainer:
-        results.update(temperature=training_args.temperature, alpha=training_args.alpha,
-                       hidden_loss_weight=training_args.hidden_loss_weight)
-        # Rows trained on in this run (all processes; a resumed run counts from its checkpoint on).
-        seen = trainer.accelerator.reduce(trainer.sentences_seen, "sum").tolist()
-        results["labelled_sentences_seen"] = seen[0]
-        if transfer is not None:
-            results.update(transfer.info, transfer_sentences_seen=seen[1])
-            results["arguments"]["transfer"] = asdict(transfer_args)
-    results["train_runtime_s"] = round(train_runtime, 2) if train_runtime is not None else None
-    if teacher_path:
-        teacher_results = read_teacher_results(teacher_path)
-        teacher_parameters = modeling.count_unique_parameters(teacher)
-        results.update(teacher_path=teacher_path, teacher_num_parameters=teacher_parameters,
-                       teacher_test_f1=teacher_results.get("test_f1"),
-                       compression_ratio=round(teacher_parameters / num_parameters, 3))
+    arguments = {"model": model_args, "compression": compression_args, "data": data_args, "training": training_args}
+    if transfer is not None:
+        arguments["transfer"] = transfer_args
+    results = RunResults.from_run(
+        model, trainer, arguments, " ".join(["run_ner_compress.py"] + argv),
+        num_parameters=num_parameters,
+        source_num_parameters=source_parameters,
+        teacher_path=teacher_path,
+        teacher_num_parameters=modeling.count_unique_parameters(teacher) if teacher is not None else None,
+        transfer_info=transfer.info if transfer is not None else None,
+        train_runtime=train_runtime,
+        dataset_hub_id=data_args.dataset_hub_id or detect_dataset_hub_id(data.splits),
+    )
     if "validation" in features:
-        metrics = trainer.evaluate(features["validation"], metric_key_prefix="validation")
-        results.update({k: v for k, v in metrics.items() if k.startswith("validation_")})
+        results.add_scores("validation", trainer.evaluate(features["validation"], metric_key_prefix="validation"))
     if "test" in features:
         prediction = trainer.predict(features["test"], metric_key_prefix="test")
-        results.update({k: v for k, v in prediction.metrics.items() if k.startswith("test_")})
-        results["test_runtime_s"] = results.pop("test_runtime", None)
-        results["test_samples"] = len(features["test"])
-    if teacher_path:
-        # Always present with a teacher; null when undefined (no test split, or a teacher with test F1 0).
-        defined = results.get("teacher_test_f1") and results.get("test_f1") is not None
-        results["f1_retention"] = round(results["test_f1"] / results["teacher_test_f1"], 4) if defined else None
+        results.add_scores("test", prediction.metrics, samples=len(features["test"]))
 
     if trainer.is_world_process_zero():
         save_final_model(trainer, tokenizer, training_args.output_dir)
         if post_args is not None and post_args.requested:  # pruned, ONNX and int8 variants, measured on test
             from export.evaluate_variants import run_post_training
 
-            results["arguments"]["post_training"] = asdict(post_args)
-            results.update(run_post_training(post_args, training_args.output_dir, data.splits.get("train"),
-                                             splits.get("test"), label_list, data_args.max_seq_length))
-        from hub_cards import write_model_card
-
+            results.arguments["post_training"] = asdict(post_args)
+            results.deployment = Deployment(**run_post_training(
+                post_args, training_args.output_dir, data.splits.get("train"), splits.get("test"), label_list,
+                data_args.max_seq_length))
         write_model_card(training_args.output_dir, results)
         make_readable(training_args.output_dir)  # model.safetensors is written 0600; a shared model must be readable
-        write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
-        logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
+        results.to_json(os.path.join(training_args.output_dir, "results.json"))
+        logger.info("validation F1 %s, test F1 %s -> %s", results.validation_f1, results.test_f1,
                     training_args.output_dir)
         if data_args.quickstart:  # the figures side by side, and how to run the model on one's own text
             from export.quickstart import print_quickstart_summary
 
-            print_quickstart_summary(training_args.output_dir, results)
-    return results
+            print_quickstart_summary(training_args.output_dir, results.to_dict())
+    return results.to_dict()
 
 
 def cli() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import os
 import shlex
@@ -399,9 +398,11 @@ def results_files(output_dir: str | Path) -> dict[str, Path]:
 
 def collect_rows(output_dir: str | Path) -> list[dict]:
     """One dict per row folder with a results.json (table order, then any other folder), ready for the tables."""
+    from trainers.results import RunResults
+
     found = results_files(output_dir)
     names = list(found)
-    results = {name: json.loads(found[name].read_text()) for name in names}
+    results = {name: RunResults.load(found[name]).to_dict() for name in names}  # any version, in today's layout
     teacher = results.get("teacher", {})
     teacher_params, teacher_f1 = teacher.get("num_parameters"), teacher.get("test_f1")
     if teacher:
@@ -455,9 +456,10 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
     made some, in table order. The F1 change and the speed ratio are against the row's own PyTorch fp32 model,
     measured in the same run; the size ratio is against the teacher's fp32 weights on disk."""
     from export.evaluate_variants import weights_size_bytes
+    from trainers.results import RunResults
 
     output_dir = Path(output_dir)
-    found = {name: json.loads(path.read_text()) for name, path in results_files(output_dir).items()}
+    found = {name: RunResults.load(path).to_dict() for name, path in results_files(output_dir).items()}
     teacher_bytes = (found.get("teacher") or {}).get("fp32_size_bytes")
     if teacher_bytes is None and (output_dir / "teacher").is_dir():
         teacher_bytes = weights_size_bytes(str(output_dir / "teacher")) or None

@@ -14,29 +14,45 @@ finished.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
 import os
-import re
 import shutil
 import sys
 import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
+import torch
+import transformers
 import yaml
-from transformers import HfArgumentParser
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    HfArgumentParser,
+    Trainer,
+    set_seed,
+)
 
-from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings
-from modeling import minilm_path, recipes
-from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS
+from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings, run_post_training
+from export.quickstart import print_quickstart_summary
+from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, write_model_card
+from modeling import count_unique_parameters, load_bert, minilm_path, model_labels, recipes
+from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
 from run_ner_cli import run_cli
-from trainers import DistillationArguments
-from trainers.checks import check_config_values, check_text_file, check_utf8
+from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
+from trainers.checks import check_config_values, check_text_file, check_utf8, validate_run
+from trainers.deadline import DeadlineCallback
 from trainers.demo_data import DEMO_DIR
-from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH
-from trainers.transfer import TransferArguments
+from trainers.guards import NonFiniteGuard
+from trainers.metrics import build_compute_metrics
+from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH, check_known_tags, load_ner_splits, tokenize_and_align
+from trainers.results import Deployment, RunResults
+from trainers.run_folder import OutputFolderLock, last_complete_checkpoint, make_readable
+from trainers.transfer import TransferArguments, prepare_transfer
 
 logger = logging.getLogger("run_ner_compress")
 
@@ -131,6 +147,11 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training sentences."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep the first N test sentences."})
+    dataset_hub_id: str | None = field(
+        default=None,
+        metadata={"help": "The Hub dataset that local files are a copy of, named in the model card's model-index "
+                          "(CoNLL-2003 is detected: conll2003)."},
+    )
 
 
 @dataclass
@@ -146,6 +167,8 @@ class RunTrainingArguments(DistillationArguments):
     def __post_init__(self):
         # Recorded before TrainingArguments fills in its own default, so apply_defaults can pick outputs/<model_type>.
         self.output_dir_given = self.output_dir is not None
+        # Likewise before a set eval_strategy turns do_eval on: were the phases chosen on the command line?
+        self.phases_given = self.do_train or self.do_eval or self.do_predict
         super().__post_init__()
         seconds = self.max_train_seconds
         if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
@@ -260,83 +283,9 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
         raise ValueError(f"--num_shared_groups {compression_args.num_shared_groups} must be at least 1")
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Models
-
-
-def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None):
-    """A BertForTokenClassification with our label map; a head of another size is re-initialized.
-
-    A fine-tuned head with the same labels in another order keeps its weights, its rows put in our order.
-    """
-    import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification
-
-    try:
-        config = AutoConfig.from_pretrained(path, cache_dir=cache_dir)
-    except OSError as err:
-        raise OSError(f"{flag} {path}: cannot load a model config ({err})") from None
-    if config.model_type != "bert":
-        raise ValueError(f"{flag} {path}: model_type is {config.model_type!r}, but a BERT is needed")
-    id2label = dict(enumerate(label_list))
-    model = AutoModelForTokenClassification.from_pretrained(
-        path,
-        cache_dir=cache_dir,
-        num_labels=len(label_list),
-        id2label=id2label,
-        label2id={label: i for i, label in id2label.items()},
-        ignore_mismatched_sizes=True,
-    )
-    own_labels = [config.id2label[i] for i in range(len(config.id2label))]
-    if own_labels != list(label_list) and sorted(own_labels) == sorted(label_list):
-        # Loading with our id2label only renames the rows: without this, row "B-PER" would still score B-LOC
-        order = [own_labels.index(label) for label in label_list]
-        with torch.no_grad():
-            model.classifier.weight.copy_(model.classifier.weight[order].clone())  # (num_labels, H)
-            model.classifier.bias.copy_(model.classifier.bias[order].clone())
-    # BERT's forward takes **kwargs, so the Trainer would pass num_items_in_batch and skip its division by the
-    # gradient-accumulation steps; BERT's loss is a plain mean, so ask for the division.
-    model.accepts_loss_kwargs = False
-    return model
-
-
-def teacher_labels(path: str, cache_dir: str | None = None) -> list[str]:
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(path, cache_dir=cache_dir)
-    except OSError as err:
-        raise OSError(f"--teacher_name_or_path {path}: cannot load a model config ({err})") from None
-    return [config.id2label[i] for i in range(len(config.id2label))]
-
-
-def build_model(model_args, compression_args, label_list, teacher):
-    """The model to train, and the parameter count of the model it was made from."""
-    import modeling
-
-    if model_args.model_type == "student":  # built from the teacher's layers
-        source = teacher
-    else:
-        source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
-    try:
-        model = recipes.compress(source, model_args.model_type, **asdict(compression_args))
-    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
-        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
-            raise ValueError(f"--{err}") from None
-        raise
-    model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
-    return model, modeling.count_unique_parameters(source)
-
-
 def check_sharing_fits(model_args, compression_args) -> None:
     """Groups and correction ranks against the source's layer count and widths, from its config alone (no weights
     loaded), with the limits the model config itself enforces."""
-    import copy
-
-    from transformers import AutoConfig
-
-    from modeling.configuration_compressed_bert import check_compression_settings
-
     share_mode = recipes.settings_for(model_args.model_type).share_mode
     if share_mode is None:
         return
@@ -352,44 +301,174 @@ def check_sharing_fits(model_args, compression_args) -> None:
         raise ValueError(f"--{err}") from None
 
 
-def compression_settings(model, compression_args, model_type) -> dict:
-    config = model.config
-    settings = {"methods": list(getattr(config, "compression_methods", []))}
-    if getattr(config, "embedding_size", None):
-        settings["embedding_size"] = config.embedding_size
-    if getattr(config, "share_mode", None):
-        settings.update(share_mode=config.share_mode, share_init=config.share_init,
-                        num_shared_groups=config.num_shared_groups, share_delta_rank=config.share_delta_rank,
-                        share_delta_init=config.share_delta_init)
-    if getattr(config, "low_rank_ranks", None):
-        ranks = list(config.low_rank_ranks.values())
-        energy = compression_args.rank_energy
-        settings.update(
-            rank=ranks[0] if energy is None else None,  # the one rank used: --rank's, or the model type's default
-            rank_energy=energy,
-            low_rank_layers=len(ranks),
-            mean_rank=round(sum(ranks) / len(ranks), 1),
-        )
-    if model_type == "student":
-        settings.update(student_num_layers=config.num_hidden_layers, student_hidden_size=config.hidden_size)
-    return settings
+def check_run(args: RunArguments) -> None:
+    """Every check that needs no model weights and no data, before anything is loaded."""
+    apply_defaults(args.model, args.compression, args.data, args.training)
+    validate_run(args.model, args.compression, args.data, args.training)
+    check_sharing_fits(args.model, args.compression)
+    if args.transfer.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
+        if not args.model.teacher_name_or_path and args.model.model_type != "student":
+            raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")
+        if args.training.alpha == 1:
+            raise ValueError("--transfer_file with --alpha 1: the KL term, all a transfer sentence gives, has weight 0")
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Output
+# The steps of a run, in the order main() takes them
 
 
-def write_json_atomic(path: str, payload: dict) -> None:
-    directory = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile is owner-only; results are meant to be read and shared
-    os.replace(f.name, path)
+@dataclass
+class RunArguments:
+    """The six argument groups of one run, and the command line they came from."""
+
+    model: ModelArguments
+    compression: CompressionArguments
+    data: DataArguments
+    training: RunTrainingArguments
+    post: PostTrainingArguments
+    transfer: TransferArguments
+    argv: list[str]
+
+
+@dataclass
+class NerData:
+    """The splits (first N sentences kept per --max_*_samples), the label order, and where each split came from."""
+
+    splits: dict[str, list[dict]]
+    full_train: list[dict] | None  # all training sentences: the vocabulary pruning corpus
+    label_list: list[str]
+    sources: dict[str, str]
+    dataset_hub_id: str | None
+
+
+def load_data(args: RunArguments) -> NerData:
+    """The data, checked against the label set; a teacher's label order wins (its label set must be the data's)."""
+    data_args, model_args = args.data, args.model
+    data = load_ner_splits(data_args.dataset_name, data_args.dataset_config_name, data_args.train_file,
+                           data_args.validation_file, data_args.test_file, model_args.cache_dir)
+    label_list = data.label_list
+    if model_args.teacher_name_or_path:
+        taught = model_labels(model_args.teacher_name_or_path, "--teacher_name_or_path", model_args.cache_dir)
+        if set(taught) != set(label_list):
+            raise ValueError(f"--teacher_name_or_path {model_args.teacher_name_or_path}: its labels {sorted(taught)} "
+                             f"differ from the data's {sorted(label_list)}")
+        label_list = taught
+    label2id = {label: i for i, label in enumerate(label_list)}
+    for split, records in data.splits.items():
+        check_known_tags(records, label2id, data.sources[split])
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    splits = {name: records[: limits[name]] for name, records in data.splits.items()}  # a None limit keeps all
+    return NerData(splits, data.splits.get("train"), label_list, data.sources,
+                   data_args.dataset_hub_id or detect_dataset_hub_id(data.splits))
+
+
+def choose_phases(training: RunTrainingArguments, splits: dict) -> None:
+    """Set do_train/do_eval/do_predict. Given on the command line, they are obeyed as in transformers' run_ner.py
+    (and each needs its split); none given keeps this script's default: every phase whose split exists."""
+    needs = {"do_train": "train", "do_eval": "validation", "do_predict": "test"}
+    if training.phases_given:
+        for flag, split in needs.items():
+            if getattr(training, flag) and split not in splits:
+                raise ValueError(f"--{flag} needs a {split} split (--{split}_file, or a --dataset_name with one)")
+        return
+    trains = training.num_train_epochs > 0 or training.max_steps > 0
+    training.do_train = "train" in splits and trains
+    training.do_eval, training.do_predict = "validation" in splits, "test" in splits
+
+
+def prepare_teacher(args: RunArguments, label_list: list[str]) -> tuple[torch.nn.Module | None, str | None]:
+    """The teacher and its folder: given, or (for a student without one) fine-tuned first into
+    <output_dir>/teacher and reused by later runs."""
+    path = args.model.teacher_name_or_path
+    if args.model.model_type == "student" and not path:
+        path = os.path.join(args.training.output_dir, "teacher")
+        if os.path.isfile(os.path.join(path, "results.json")):
+            logger.info("reusing the teacher in %s", path)
+        else:
+            logger.info("no --teacher_name_or_path: fine-tuning a teacher into %s first", path)
+            training = replace(args.training, output_dir=path)
+            training.phases_given = False  # the teacher runs every phase its splits allow, whatever this run asked
+            run(replace(args, model=replace(args.model, model_type="teacher"), compression=CompressionArguments(),
+                        training=training, post=PostTrainingArguments(), transfer=TransferArguments(),
+                        argv=args.argv + ["(teacher fine-tuned first for --model_type student)"]))
+    teacher = load_bert(path, "--teacher_name_or_path", label_list, args.model.cache_dir) if path else None
+    return teacher, path
+
+
+def load_tokenizer(model_args: ModelArguments, teacher_path: str | None):
+    """The source model's tokenizer (a student's is its teacher's), unless --tokenizer_name names another."""
+    source = teacher_path if model_args.model_type == "student" else model_args.model_name_or_path
+    path = model_args.tokenizer_name or source
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, cache_dir=model_args.cache_dir)
+    except OSError as err:
+        raise OSError(f"--tokenizer_name/--model_name_or_path {path}: cannot load a tokenizer ({err})") from None
+    if not tokenizer.is_fast:
+        raise ValueError(f"{path}: a fast tokenizer is needed for word_ids() alignment")
+    return tokenizer
+
+
+def build_model(model_args, compression_args, label_list, teacher) -> tuple[torch.nn.Module, int]:
+    """The model to train (its model type's recipe), and the parameter count of the model it was made from."""
+    if model_args.model_type == "student":  # built from the teacher's layers
+        source = teacher
+    else:
+        source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    try:
+        model = recipes.compress(source, model_args.model_type, **asdict(compression_args))
+    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
+        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
+            raise ValueError(f"--{err}") from None
+        raise
+    model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
+    return model, count_unique_parameters(source)
+
+
+def build_trainer(args: RunArguments, model, teacher, teacher_path, tokenizer, features) -> tuple[Trainer, object]:
+    """A Trainer, or a DistillationTrainer when there is a teacher; with a transfer set, its mixed training data.
+
+    Returns the trainer and the prepared transfer set (None without one)."""
+    training = args.training
+    trainer_class, extra = Trainer, {}
+    if teacher is not None:
+        trainer_class, extra = DistillationTrainer, {"teacher_model": teacher}
+        if training.hidden_loss_weight > 0:
+            extra["layer_matches"] = default_layer_matches(teacher.config.num_hidden_layers,
+                                                           model.config.num_hidden_layers)
+    callbacks = [NonFiniteGuard(model)]
+    if training.max_train_seconds is not None:
+        if training.world_size > 1:
+            raise ValueError("--max_train_seconds works in a single process only (each would stop at its own time)")
+        callbacks.append(DeadlineCallback(training.max_train_seconds))
+    train_dataset = features.get("train") if training.do_train else None
+    collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8)
+    transfer = None
+    if args.transfer.requested and train_dataset is not None and teacher is not None:
+        transfer = prepare_transfer(args.transfer, teacher, teacher_path, tokenizer, train_dataset,
+                                    args.data.max_seq_length, training)
+        train_dataset, collator = transfer.dataset, transfer.collator
+        callbacks.append(transfer.callback)
+        extra.update(transfer_kl_weight=args.transfer.transfer_kl_weight,
+                     transfer_targets=args.transfer.transfer_targets)
+    trainer = trainer_class(model=model, args=training, train_dataset=train_dataset,
+                            eval_dataset=features.get("validation"), processing_class=tokenizer,
+                            data_collator=collator, compute_metrics=build_compute_metrics(model.config.id2label),
+                            callbacks=callbacks, **extra)
+    return trainer, transfer
+
+
+def train(trainer: Trainer, training: RunTrainingArguments) -> float | None:
+    """Train, resuming from --resume_from_checkpoint or the newest complete checkpoint; the training seconds."""
+    checkpoint = training.resume_from_checkpoint or last_complete_checkpoint(training.output_dir)
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    return trainer.train(resume_from_checkpoint=checkpoint).metrics.get("train_runtime")
 
 
 def save_final_model(trainer, tokenizer, output_dir: str) -> None:
-    """Save into a hidden folder, then move the files in: the folder never holds half a model."""
+    """Save into a hidden folder, then move the files in: the folder never holds half a model. (Not
+    ``trainers.atomic.staged_dir``: the output folder already holds checkpoints, which must stay.)"""
     staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
     try:
         trainer.save_model(staging)
@@ -408,257 +487,101 @@ def clear_finished_marks(output_dir: str) -> None:
             os.remove(path)
 
 
-def redact_command(command: str) -> str:
-    """The command line for results.json and the card, with the value of --hub_token hidden."""
-    return re.sub(r"(--hub_token(?:=|\s+))\S+", r"\1<redacted>", command)
+def save_outputs(args: RunArguments, trainer, tokenizer, data: NerData, results: RunResults) -> None:
+    """Steps 9 to 11, in the main process: the model, its deployment variants, the card, and results.json last
+    (its presence marks a finished run)."""
+    output_dir = args.training.output_dir
+    save_final_model(trainer, tokenizer, output_dir)
+    if args.post.requested:  # pruned, ONNX and int8 variants, measured on test
+        results.arguments["post_training"] = asdict(args.post)
+        results.deployment = Deployment(**run_post_training(
+            args.post.settings(), output_dir, data.full_train, data.splits.get("test"), data.label_list,
+            args.data.max_seq_length))
+    write_model_card(output_dir, results)
+    make_readable(output_dir)  # model.safetensors is written 0600; a shared model must be readable
+    results.to_json(os.path.join(output_dir, "results.json"))
+    logger.info("validation F1 %s, test F1 %s -> %s", results.validation_f1, results.test_f1, output_dir)
+    if args.data.quickstart:  # the figures side by side, and how to run the model on one's own text
+        print_quickstart_summary(output_dir, results.to_dict())
 
 
-def read_teacher_results(path: str | None) -> dict:
-    results_file = os.path.join(path, "results.json") if path else None
-    if results_file and os.path.isfile(results_file):
-        with open(results_file) as f:
-            return json.load(f)
-    return {}
+def setup_logging(training: RunTrainingArguments) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO if training.should_log else logging.WARNING)
+    transformers.utils.logging.set_verbosity_warning()
 
 
 # ----------------------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the command line (or ``argv``) and run; returns what was written to results.json."""
+    """Parse the command line (or ``argv``), check it, run, push; returns what was written to results.json."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    model_args, compression_args, data_args, training_args, post_args, transfer_args = parse_args(argv)
-    apply_defaults(model_args, compression_args, data_args, training_args)
-    from trainers.checks import validate_run
-    from trainers.run_folder import OutputFolderLock
-
-    validate_run(model_args, compression_args, data_args, training_args)  # before any model is loaded
-    check_sharing_fits(model_args, compression_args)
-    if transfer_args.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
-        if not model_args.teacher_name_or_path and model_args.model_type != "student":
-            raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")
-        if training_args.alpha == 1:
-            raise ValueError("--transfer_file with --alpha 1: the KL term, all a transfer sentence gives, has weight 0")
-    push_to_hub = training_args.push_to_hub
+    args = RunArguments(*parse_args(argv), argv=argv)
+    check_run(args)  # before any model or data is loaded
+    push_to_hub = args.training.push_to_hub
     if push_to_hub:
-        from hub_cards import push_problem
-
-        problem = push_problem(training_args.hub_token)
+        problem = push_problem(args.training.hub_token)
         if problem:
             logger.warning("--push_to_hub: %s; the model will be saved locally, then the push will fail", problem)
         # The Trainer would create the repo before training and push at every save, with its own card: instead,
         # push the finished folder once, after everything is saved locally.
-        training_args.push_to_hub = False
-    with OutputFolderLock(training_args.output_dir) if training_args.process_index == 0 else nullcontext():
-        results = run(model_args, compression_args, data_args, training_args, argv, post_args, transfer_args)
-    if push_to_hub and training_args.process_index == 0:
-        from hub_cards import push_model_folder
-
-        push_model_folder(training_args.output_dir, training_args.hub_model_id, training_args.hub_token,
-                          private=training_args.hub_private_repo, revision=training_args.hub_revision)
+        args.training.push_to_hub = False
+    main_process = args.training.process_index == 0
+    with OutputFolderLock(args.training.output_dir) if main_process else nullcontext():
+        results = run(args)
+    if push_to_hub and main_process:
+        push_model_folder(args.training.output_dir, args.training.hub_model_id, args.training.hub_token,
+                          private=args.training.hub_private_repo, revision=args.training.hub_revision)
     return results
 
 
-def run(model_args, compression_args, data_args, training_args, argv: list[str], post_args=None,
-        transfer_args=None) -> dict:
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if training_args.should_log else logging.WARNING,
-    )
+def run(args: RunArguments) -> dict:
+    """One run, top to bottom: data, teacher, model, trainer, train, evaluate, predict, then save, variants, card."""
+    training, output_dir = args.training, args.training.output_dir
+    setup_logging(training)
+    set_seed(training.seed)
 
-    import transformers
-    from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, set_seed
-
-    import modeling
-    from trainers import DistillationTrainer, default_layer_matches
-    from trainers.deadline import DeadlineCallback
-    from trainers.guards import NonFiniteGuard
-    from trainers.run_folder import last_complete_checkpoint, make_readable
-    from trainers.metrics import build_compute_metrics
-    from trainers.ner_data import check_known_tags, load_ner_splits, tokenize_and_align
-
-    transformers.utils.logging.set_verbosity_warning()
-    set_seed(training_args.seed)
-
-    # Data and labels. A teacher fixes the label order; its label set must be the data's.
-    data = load_ner_splits(
-        data_args.dataset_name,
-        data_args.dataset_config_name,
-        data_args.train_file,
-        data_args.validation_file,
-        data_args.test_file,
-        model_args.cache_dir,
-    )
-    label_list = data.label_list
-    if model_args.teacher_name_or_path:
-        taught = teacher_labels(model_args.teacher_name_or_path, model_args.cache_dir)
-        if set(taught) != set(label_list):
-            raise ValueError(
-                f"--teacher_name_or_path {model_args.teacher_name_or_path}: its labels {sorted(taught)} differ from "
-                f"the data's {sorted(label_list)}"
-            )
-        label_list = taught
-    label2id = {label: i for i, label in enumerate(label_list)}
-    for split, records in data.splits.items():
-        check_known_tags(records, label2id, data.sources[split])
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    splits = {name: records[: limits[name]] for name, records in data.splits.items()}  # a None limit keeps all
-
-    # Teacher: given, or (for a student without one) fine-tuned first into <output_dir>/teacher and reused.
-    teacher = None
-    teacher_path = model_args.teacher_name_or_path
-    if model_args.model_type == "student" and not teacher_path:
-        teacher_path = os.path.join(training_args.output_dir, "teacher")
-        if os.path.isfile(os.path.join(teacher_path, "results.json")):
-            logger.info("reusing the teacher in %s", teacher_path)
-        else:
-            logger.info("no --teacher_name_or_path: fine-tuning a teacher into %s first", teacher_path)
-            run(
-                replace(model_args, model_type="teacher"),
-                CompressionArguments(),
-                data_args,
-                replace(training_args, output_dir=teacher_path),
-                argv + ["(teacher fine-tuned first for --model_type student)"],
-            )
-    if teacher_path:
-        teacher = load_bert(teacher_path, "--teacher_name_or_path", label_list, model_args.cache_dir)
-
-    tokenizer_path = model_args.tokenizer_name or model_args.model_name_or_path
-    if model_args.model_type == "student":
-        tokenizer_path = model_args.tokenizer_name or teacher_path
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
-    except OSError as err:
-        raise OSError(f"--tokenizer_name/--model_name_or_path {tokenizer_path}: cannot load a tokenizer ({err})") from None
-    if not tokenizer.is_fast:
-        raise ValueError(f"{tokenizer_path}: a fast tokenizer is needed for word_ids() alignment")
-
-    model, source_parameters = build_model(model_args, compression_args, label_list, teacher)
-    num_parameters = modeling.count_unique_parameters(model)
+    # Data and labels; which phases run
+    data = load_data(args)
+    choose_phases(training, data.splits)
+    # Teacher
+    teacher, teacher_path = prepare_teacher(args, data.label_list)
+    # Model
+    tokenizer = load_tokenizer(args.model, teacher_path)
+    model, source_parameters = build_model(args.model, args.compression, data.label_list, teacher)
+    num_parameters = count_unique_parameters(model)
     logger.info("model: %s, %.2fM unique parameters (source %.2fM)", type(model).__name__, num_parameters / 1e6,
                 source_parameters / 1e6)
-
+    label2id = {label: i for i, label in enumerate(data.label_list)}
     # Plain lists of features: the Trainer takes any indexable dataset, and local files then need no `datasets`.
-    features = {
-        name: tokenize_and_align(records, tokenizer, label2id, data_args.max_seq_length, data_args.label_all_tokens,
-                                 data.sources[name])
-        for name, records in splits.items()
-    }
-
-    trainer_class, extra = Trainer, {}
-    if teacher is not None:
-        trainer_class = DistillationTrainer
-        extra = {"teacher_model": teacher}
-        if training_args.hidden_loss_weight > 0:
-            extra["layer_matches"] = default_layer_matches(teacher.config.num_hidden_layers, model.config.num_hidden_layers)
-    callbacks = [NonFiniteGuard(model)]
-    if training_args.max_train_seconds is not None:
-        if training_args.world_size > 1:
-            raise ValueError("--max_train_seconds works in a single process only (each would stop at its own time)")
-        callbacks.append(DeadlineCallback(training_args.max_train_seconds))
-    data_collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8)
-    transfer = None
-    if transfer_args is not None and transfer_args.requested and "train" in features and teacher is not None:
-        from trainers.transfer import prepare_transfer
-
-        transfer = prepare_transfer(transfer_args, teacher, teacher_path, tokenizer, features["train"],
-                                    data_args.max_seq_length, training_args)
-        features["train"], data_collator = transfer.dataset, transfer.collator
-        callbacks.append(transfer.callback)
-        extra.update(transfer_kl_weight=transfer_args.transfer_kl_weight,
-                     transfer_targets=transfer_args.transfer_targets)
-    trainer = trainer_class(
-        callbacks=callbacks,
-        model=model,
-        args=training_args,
-        train_dataset=features.get("train"),
-        eval_dataset=features.get("validation"),
-        processing_class=tokenizer,
-        data_collator=data_collator,
-        compute_metrics=build_compute_metrics(model.config.id2label),
-        **extra,
-    )
-
-    os.makedirs(training_args.output_dir, exist_ok=True)
+    features = {name: tokenize_and_align(records, tokenizer, label2id, args.data.max_seq_length,
+                                         args.data.label_all_tokens, data.sources[name])
+                for name, records in data.splits.items()}
+    # Trainer
+    trainer, transfer = build_trainer(args, model, teacher, teacher_path, tokenizer, features)
+    os.makedirs(output_dir, exist_ok=True)
     if trainer.is_world_process_zero():
-        clear_finished_marks(training_args.output_dir)
-    train_runtime = None
-    if "train" in features and (training_args.num_train_epochs > 0 or training_args.max_steps > 0):
-        checkpoint = training_args.resume_from_checkpoint or last_complete_checkpoint(training_args.output_dir)
-        if checkpoint:
-            logger.info("resuming from %s", checkpoint)
-        train_output = trainer.train(resume_from_checkpoint=checkpoint)
-        train_runtime = train_output.metrics.get("train_runtime")
-
-    results = {
-        "model_type": model_args.model_type,
-        "model_class": type(model).__name__,
-        "epochs_trained": round(trainer.state.epoch or 0.0, 3),
-        "stopped_at_time_budget": any(getattr(c, "stopped_early", False) for c in callbacks),
-        "num_parameters": num_parameters,
-        "teacher_num_parameters": source_parameters,
-        "compression_ratio": round(source_parameters / num_parameters, 3),
-        "compression": compression_settings(model, compression_args, model_args.model_type),
-        "source_model": model_args.model_name_or_path,
-        "distilled": trainer_class is DistillationTrainer,
-        "command": redact_command(" ".join(["run_ner_compress.py"] + argv)),
-        "arguments": {
-            "model": asdict(model_args),
-            "compression": asdict(compression_args),
-            "data": asdict(data_args),
-            "training": training_args.to_dict(),
-        },
-    }
-    if trainer_class is DistillationTrainer:
-        results.update(temperature=training_args.temperature, alpha=training_args.alpha,
-                       hidden_loss_weight=training_args.hidden_loss_weight)
-        # Rows trained on in this run (all processes; a resumed run counts from its checkpoint on).
-        seen = trainer.accelerator.reduce(trainer.sentences_seen, "sum").tolist()
-        results["labelled_sentences_seen"] = seen[0]
-        if transfer is not None:
-            results.update(transfer.info, transfer_sentences_seen=seen[1])
-            results["arguments"]["transfer"] = asdict(transfer_args)
-    results["train_runtime_s"] = round(train_runtime, 2) if train_runtime is not None else None
-    if teacher_path:
-        teacher_results = read_teacher_results(teacher_path)
-        teacher_parameters = modeling.count_unique_parameters(teacher)
-        results.update(teacher_path=teacher_path, teacher_num_parameters=teacher_parameters,
-                       teacher_test_f1=teacher_results.get("test_f1"),
-                       compression_ratio=round(teacher_parameters / num_parameters, 3))
-    if "validation" in features:
-        metrics = trainer.evaluate(features["validation"], metric_key_prefix="validation")
-        results.update({k: v for k, v in metrics.items() if k.startswith("validation_")})
-    if "test" in features:
+        clear_finished_marks(output_dir)
+    # Train
+    train_runtime = train(trainer, training) if training.do_train else None
+    groups = {"model": args.model, "compression": args.compression, "data": args.data, "training": training}
+    results = RunResults.from_run(
+        model, trainer, {**groups, **({"transfer": args.transfer} if transfer else {})},
+        " ".join(["run_ner_compress.py"] + args.argv), num_parameters=num_parameters,
+        source_num_parameters=source_parameters, teacher_path=teacher_path,
+        teacher_num_parameters=count_unique_parameters(teacher) if teacher is not None else None,
+        transfer_info=transfer.info if transfer else None, train_runtime=train_runtime,
+        dataset_hub_id=data.dataset_hub_id)
+    # Evaluate, predict
+    if training.do_eval:
+        results.add_scores("validation", trainer.evaluate(features["validation"], metric_key_prefix="validation"))
+    if training.do_predict:
         prediction = trainer.predict(features["test"], metric_key_prefix="test")
-        results.update({k: v for k, v in prediction.metrics.items() if k.startswith("test_")})
-        results["test_runtime_s"] = results.pop("test_runtime", None)
-        results["test_samples"] = len(features["test"])
-    if teacher_path:
-        # Always present with a teacher; null when undefined (no test split, or a teacher with test F1 0).
-        defined = results.get("teacher_test_f1") and results.get("test_f1") is not None
-        results["f1_retention"] = round(results["test_f1"] / results["teacher_test_f1"], 4) if defined else None
-
+        results.add_scores("test", prediction.metrics, samples=len(features["test"]))
     if trainer.is_world_process_zero():
-        save_final_model(trainer, tokenizer, training_args.output_dir)
-        if post_args is not None and post_args.requested:  # pruned, ONNX and int8 variants, measured on test
-            from export.evaluate_variants import run_post_training
-
-            results["arguments"]["post_training"] = asdict(post_args)
-            results.update(run_post_training(post_args.settings(), training_args.output_dir, data.splits.get("train"),
-                                             splits.get("test"), label_list, data_args.max_seq_length))
-        from hub_cards import write_model_card
-
-        write_model_card(training_args.output_dir, results)
-        make_readable(training_args.output_dir)  # model.safetensors is written 0600; a shared model must be readable
-        write_json_atomic(os.path.join(training_args.output_dir, "results.json"), results)
-        logger.info("validation F1 %s, test F1 %s -> %s", results.get("validation_f1"), results.get("test_f1"),
-                    training_args.output_dir)
-        if data_args.quickstart:  # the figures side by side, and how to run the model on one's own text
-            from export.quickstart import print_quickstart_summary
-
-            print_quickstart_summary(training_args.output_dir, results)
-    return results
+        save_outputs(args, trainer, tokenizer, data, results)
+    return results.to_dict()
 
 
 def cli() -> None:

@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
     py_modules=["run_ner_compress", "run_ner_predict", "run_ner_cli"],
-    package_data={"trainers.demo_data": ["*.txt"]},
+    package_data={"trainers.demo_data": ["*.txt"], "hub_cards": ["templates/*.md"]},
     install_requires=[
         "torch>=2.4,<2.15",
         "transformers>=5.0,<6",

@@ -4,12 +4,13 @@ chosen on validation F1, and the deployment variants when some row made any), re
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from pathlib import Path
 
 from benchmarks.compare_plot import plot
 from benchmarks.compare_rows import ROW_NAMES
+from export.evaluate_variants import weights_size_bytes
+from trainers.results import RunResults
 
 logger = logging.getLogger("compare")
 
@@ -37,7 +38,7 @@ def collect_rows(output_dir: str | Path) -> list[dict]:
     """One dict per row folder with a results.json (table order, then any other folder), ready for the tables."""
     found = results_files(output_dir)
     names = list(found)
-    results = {name: json.loads(found[name].read_text()) for name in names}
+    results = {name: RunResults.load(found[name]).to_dict() for name in names}  # any version, in today's layout
     teacher = results.get("teacher", {})
     teacher_params, teacher_f1 = teacher.get("num_parameters"), teacher.get("test_f1")
     if teacher:
@@ -90,10 +91,9 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
     """One dict per deployment variant (``--prune_vocab``, ``--export_onnx``, ``--quantize``) of every row that
     made some, in table order. The F1 change and the speed ratio are against the row's own PyTorch fp32 model,
     measured in the same run; the size ratio is against the teacher's fp32 weights on disk."""
-    from export.evaluate_variants import weights_size_bytes
 
     output_dir = Path(output_dir)
-    found = {name: json.loads(path.read_text()) for name, path in results_files(output_dir).items()}
+    found = {name: RunResults.load(path).to_dict() for name, path in results_files(output_dir).items()}
     teacher_bytes = (found.get("teacher") or {}).get("fp32_size_bytes")
     if teacher_bytes is None and (output_dir / "teacher").is_dir():
         teacher_bytes = weights_size_bytes(str(output_dir / "teacher")) or None

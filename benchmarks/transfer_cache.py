@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> str:
     from transformers import AutoTokenizer
 
     import modeling
-    from run_ner_compress import load_bert
+    from modeling import load_bert
     from trainers import DistillationArguments, DistillationTrainer
     from trainers.ner_data import read_ner_file, sort_labels, tokenize_and_align
     from trainers.transfer import TransferArguments, prepare_transfer

@@ -30,6 +30,7 @@ from .modeling_compressed_bert import (
     SharedBertForTokenClassification,
     SharedBertModel,
 )
+from .loading import load_bert, model_labels
 from .parameters import count_unique_parameters
 from .pretrained import minilm_path
 from .recipes import MODEL_TYPES, RECIPES, CompressionSettings, compress, settings_for

@@ -7,6 +7,7 @@ that a push without a token or without a network fails with one message after th
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -25,9 +26,13 @@ from huggingface_hub.utils import filter_repo_objects
 from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
 import run_ner_compress
-from conftest import DEMO_DIR, REPO, make_tiny_bert
-from hub_cards import build_model_card, files_to_push, push_model_folder
+from conftest import DEMO_DIR, REPO, make_tiny_bert, require_conll
+from hub_cards import build_model_card, detect_dataset_hub_id, files_to_push, push_model_folder
 from hub_cards.__main__ import main as hub_cards_main
+from hub_cards.card import TEMPLATE
+from test_results import COMMITTED
+from trainers.ner_data import read_conll
+from trainers.results import RunResults
 
 HUB_ID = "stranger-org/tiny-shared-ner"
 FAKE_TOKEN = "hf_not_a_real_token_123"
@@ -336,9 +341,13 @@ def test_card_for_the_hub_conll_dataset_and_a_hub_source(pushed):
     card = ModelCard(str(build_model_card(results)))
     assert card.data.base_model == "bert-base-cased"
     assert card.data.datasets == ["lhoestq/conll2003"]
-    assert {(r.dataset_type, r.dataset_name) for r in card.data.eval_results} == {("lhoestq/conll2003", "CoNLL-2003")}
+    # The model-index names the canonical dataset, so the Hub lists the model beside the others on CoNLL-2003.
+    assert {(r.dataset_type, r.dataset_name, r.dataset_config) for r in card.data.eval_results} == {
+        ("conll2003", "CoNLL-2003", "conll2003")}
     assert {r.dataset_split for r in card.data.eval_results} == {"test", "validation"}
     assert "distillation" in card.data.tags
+    # alpha weighs the hard-label CE (trainers/distillation.py: alpha * hard + (1 - alpha) * soft)
+    assert "alpha 0.5 (the weight of the hard-label cross-entropy; the soft-label KL term" in card.text
     assert "| teacher `me/bert-base-cased-conll` | 90.00 |" in card.text
     assert "| F1 retention (this model / teacher) | 95.00 % |" in card.text
     assert "Reuters news" in card.text and "first 16 train" not in card.text
@@ -371,3 +380,99 @@ def test_card_for_a_student_of_a_teacher_trained_in_the_same_run(pushed):
     assert {"layer-reduction", "distillation"} <= set(card.data.tags)
     assert "trust_remote_code" not in card.text  # a plain BERT needs no remote code
     assert "hf_secret" not in card.text and "--hub_token=<redacted>" in card.text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The results schema behind the card, committed results, and CoNLL-2003 in the model-index
+
+
+def test_the_run_writes_the_current_schema(pushed):
+    written = RunResults.load(str(pushed.output_dir / "results.json"))
+    assert written == RunResults.from_dict(pushed.results)
+    assert pushed.results["schema_version"] == 2 and pushed.results.get("dataset_hub_id") is None  # demo sample
+    assert "teacher_num_parameters" not in pushed.results  # no teacher in this run: the source is the reference
+    source = pushed.results["source_num_parameters"]
+    assert pushed.results["compression_ratio"] == round(source / pushed.results["num_parameters"], 3)
+
+
+def model_index(card: ModelCard) -> dict:
+    return {(r.dataset_type, r.dataset_name, r.dataset_split, r.metric_type): r.metric_value
+            for r in card.data.eval_results}
+
+
+def test_card_of_a_committed_results_file_matches_it():
+    path = REPO / "results" / "cpu_deploy" / "teacher" / "results.json"  # CoNLL-2003 from local files
+    results = json.loads(path.read_text())
+    card = ModelCard(str(build_model_card(RunResults.load(str(path)))))
+    assert model_index(card) == {
+        ("conll2003", "CoNLL-2003", split, metric): results[f"{split}_{metric}"]
+        for split in ("test", "validation") for metric in ("f1", "precision", "recall")
+    }
+    assert {r.dataset_config for r in card.data.eval_results} == {"conll2003"}
+    assert card.data.model_name == "teacher" and f"{results['num_parameters']:,}" in card.text
+
+
+def test_python_m_hub_cards_rebuilds_every_committed_results_folder(tmp_path, capsys):
+    for path in COMMITTED:
+        folder = tmp_path / path.parent.relative_to(REPO).as_posix().replace("/", "__")
+        folder.mkdir()
+        shutil.copyfile(path, folder / "results.json")
+        assert hub_cards_main([str(folder)]) == 0, capsys.readouterr().err
+        results = json.loads(path.read_text())
+        card = ModelCard.load(folder / "README.md")
+        values = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+        assert values == {(s, m): results[f"{s}_{m}"] for s in ("test", "validation") for m in ("f1", "precision",
+                                                                                               "recall")}, path
+
+
+def test_conll2003_is_detected_by_content_not_by_name(tmp_path):
+    conll = require_conll()
+    splits = {"train": read_conll(str(conll / "train.txt")), "validation": read_conll(str(conll / "valid.txt")),
+              "test": read_conll(str(conll / "test.txt"))}
+    assert detect_dataset_hub_id(splits) == "conll2003"
+    assert detect_dataset_hub_id({"test": splits["test"]}) == "conll2003"  # any subset of the splits
+    assert detect_dataset_hub_id({"test": splits["test"][:100]}) is None  # part of a split is not the dataset
+    assert detect_dataset_hub_id({"test": splits["validation"]}) is None  # nor is another split under its name
+    assert detect_dataset_hub_id({"train": read_conll(str(DEMO_DIR / "demo_train.txt"))}) is None
+
+    # Older results (no recorded dataset): the files decide when they exist, so a name is no longer enough ...
+    impostor = tmp_path / "my_conll_format" / "test.txt"
+    impostor.parent.mkdir()
+    shutil.copyfile(DEMO_DIR / "demo_test.txt", impostor)
+    data = {"train_file": None, "validation_file": None, "test_file": str(impostor)}
+    old = {"num_parameters": 10, "test_f1": 0.5, "arguments": {"data": data}}
+    assert model_types(old) == {"local"}
+    # ... a copy of CoNLL-2003 under any name is found ...
+    copy = tmp_path / "data" / "test.txt"
+    copy.parent.mkdir()
+    shutil.copyfile(conll / "test.txt", copy)
+    assert model_types({**old, "arguments": {"data": {**data, "test_file": str(copy)}}}) == {"conll2003"}
+    # ... and a results file that recorded it (or --dataset_hub_id) needs no files at all.
+    gone = {"test_file": "/nowhere/test.txt"}
+    assert model_types({**old, "dataset_hub_id": "conll2003", "arguments": {"data": gone}}) == {"conll2003"}
+    assert model_types({**old, "arguments": {"data": {**gone, "dataset_hub_id": "wnut_17"}}}) == {"wnut_17"}
+
+
+def model_types(results: dict) -> set[str]:
+    return {r.dataset_type for r in ModelCard(str(build_model_card(results))).data.eval_results}
+
+
+def test_a_run_on_local_conll_files_records_conll2003(tmp_path):
+    conll = require_conll()
+    make_tiny_bert(tmp_path / "tiny-bert")
+    results = run_ner_compress.main([
+        "--model_name_or_path", str(tmp_path / "tiny-bert"), "--test_file", str(conll / "test.txt"),
+        "--max_predict_samples", "8", "--output_dir", str(tmp_path / "out"), "--report_to", "none",
+    ])
+    assert results["dataset_hub_id"] == "conll2003"
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert {(r.dataset_type, r.dataset_split) for r in card.data.eval_results} == {("conll2003", "test")}
+
+
+def test_the_template_ships_with_the_package(monkeypatch):
+    from distutils.core import run_setup  # setuptools' copy: reads setup.py without building anything
+
+    monkeypatch.chdir(REPO)
+    package_data = run_setup("setup.py", stop_after="init").package_data
+    relative = TEMPLATE.relative_to(REPO / "hub_cards").as_posix()
+    assert any(fnmatch.fnmatch(relative, pattern) for pattern in package_data["hub_cards"])

@@ -252,3 +252,31 @@ def test_relaxed_grouped_distilled_run_records_its_sharing(tiny_bert_dir, tmp_pa
     with open(output_dir / "config.json") as f:
         config = json.load(f)
     assert (config["num_shared_groups"], config["share_delta_rank"], config["share_delta_init"]) == (2, 4, "svd")
+
+
+# --do_train / --do_eval / --do_predict, as in transformers' run_ner.py; none given: every phase its split allows.
+
+
+def test_phases_given_are_obeyed(tiny_bert_dir, tmp_path):
+    evaluated = run_ner_compress.main(demo_args(tiny_bert_dir, tmp_path / "eval", "--do_eval"))
+    assert evaluated["epochs_trained"] == 0 and "train_runtime_s" not in evaluated
+    assert "validation_f1" in evaluated and "test_f1" not in evaluated
+
+    trained = run_ner_compress.main(demo_args(tiny_bert_dir, tmp_path / "train", "--do_train", "--do_predict",
+                                              "--max_steps", "1", "--save_strategy", "no"))
+    assert trained["epochs_trained"] > 0 and trained["train_runtime_s"] is not None
+    assert "test_f1" in trained and "validation_f1" not in trained
+
+
+def test_no_phase_given_runs_every_phase_with_a_split(tiny_bert_dir, tmp_path):
+    results = run_ner_compress.main(demo_args(tiny_bert_dir, tmp_path / "all", "--max_steps", "1",
+                                              "--save_strategy", "no"))
+    assert results["epochs_trained"] > 0 and "validation_f1" in results and "test_f1" in results
+
+
+def test_a_phase_without_its_split_is_refused_before_any_model_loads(tiny_bert_dir, tmp_path):
+    argv = ["--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(tmp_path / "out"),
+            "--train_file", str(DEMO_DIR / "demo_train.txt"), *QUICK, "--do_predict"]
+    with pytest.raises(ValueError, match="--do_predict needs a test split"):
+        run_ner_compress.main(argv)
+    assert not looks_finished(tmp_path / "out")

@@ -1,0 +1,56 @@
+"""Loading a BERT for token classification with a given label map (the teacher, or the model to compress).
+
+```python
+>>> labels = model_labels("outputs/teacher", "--teacher_name_or_path")
+>>> teacher = load_bert("outputs/teacher", "--teacher_name_or_path", labels)
+```
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, BertForTokenClassification
+
+
+def _config(path: str, flag: str, cache_dir: str | None = None):
+    try:
+        return AutoConfig.from_pretrained(path, cache_dir=cache_dir)
+    except OSError as err:
+        raise OSError(f"{flag} {path}: cannot load a model config ({err})") from None
+
+
+def model_labels(path: str, flag: str, cache_dir: str | None = None) -> list[str]:
+    """The labels of a saved model, in its own order (a fine-tuned teacher fixes the order a student uses)."""
+    config = _config(path, flag, cache_dir)
+    return [config.id2label[i] for i in range(len(config.id2label))]
+
+
+def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None) -> BertForTokenClassification:
+    """A BertForTokenClassification with our label map; a head of another size is re-initialized.
+
+    A fine-tuned head with the same labels in another order keeps its weights, its rows put in our order.
+    ``flag`` (e.g. ``--teacher_name_or_path``) names the source in errors.
+    """
+    config = _config(path, flag, cache_dir)
+    if config.model_type != "bert":
+        raise ValueError(f"{flag} {path}: model_type is {config.model_type!r}, but a BERT is needed")
+    id2label = dict(enumerate(label_list))
+    model = AutoModelForTokenClassification.from_pretrained(
+        path,
+        cache_dir=cache_dir,
+        num_labels=len(label_list),
+        id2label=id2label,
+        label2id={label: i for i, label in id2label.items()},
+        ignore_mismatched_sizes=True,
+    )
+    own_labels = [config.id2label[i] for i in range(len(config.id2label))]
+    if own_labels != list(label_list) and sorted(own_labels) == sorted(label_list):
+        # Loading with our id2label only renames the rows: without this, row "B-PER" would still score B-LOC
+        order = [own_labels.index(label) for label in label_list]
+        with torch.no_grad():
+            model.classifier.weight.copy_(model.classifier.weight[order].clone())  # (num_labels, H)
+            model.classifier.bias.copy_(model.classifier.bias[order].clone())
+    # BERT's forward takes **kwargs, so the Trainer would pass num_items_in_batch and skip its division by the
+    # gradient-accumulation steps; BERT's loss is a plain mean, so ask for the division.
+    model.accepts_loss_kwargs = False
+    return model

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.report import emit  # noqa: E402
 from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
 from benchmarks.speed import BEST_RECIPES, CONLL_TEST  # noqa: E402
 
@@ -222,10 +223,7 @@ def main(argv: list[str] | None = None) -> str:
                    "| input (MB) | peak RSS (MB) | vs smallest |", "|---:|---:|---:|"]
         report += [f"| {mb:g} | {rss:.0f} | {rss / smallest:.2f}x |" for mb, rss in memory] + [""]
     text = "\n".join(report)
-    print(text)
-    if args.output:
-        args.output.write_text(text)
-    return text
+    return emit(text, args.output)
 
 
 if __name__ == "__main__":

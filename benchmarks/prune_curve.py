@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
+from benchmarks.report import emit  # noqa: E402
+
 logger = logging.getLogger("prune_curve")
 
 
@@ -125,10 +127,7 @@ def main(argv: list[str] | None = None) -> str:
         "keep_top most frequent pieces of the pretrained vocabulary. Change: pruned minus unpruned F1.", "",
         format_table(lines, list(splits)), "",
     ])
-    print(report)
-    if args.output:
-        args.output.write_text(report)
-    return report
+    return emit(report, args.output)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import compare  # noqa: E402
+from trainers.results import RunResults  # noqa: E402
 
 logger = logging.getLogger("seed_spread")
 
@@ -72,8 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         outcome = compare.run_rows(compare_args)
         if outcome["failed"]:
             raise SystemExit(f"seed {seed}: {outcome['failed']} failed; see {seed_dir / 'logs'}")
-        with open(seed_dir / args.row / "results.json") as f:
-            runs[seed] = json.load(f)
+        runs[seed] = RunResults.load(seed_dir / args.row / "results.json").to_dict()
     summary = {metric: spread([runs[s][metric] for s in args.seeds]) for metric in METRICS
                if all(runs[s].get(metric) is not None for s in args.seeds)}
     report = {"row": args.row, "seeds": args.seeds, "shared_teacher": not args.vary_teacher, "metrics": summary}

@@ -27,9 +27,17 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertForTokenClassification,
+)
+from transformers.utils import logging as hf_logging  # noqa: E402
 
+from benchmarks.compare_rows import ROW_NAMES as COMPARE_ROWS  # noqa: E402
+from benchmarks.report import emit  # noqa: E402
 from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from modeling import count_unique_parameters, minilm_path  # noqa: E402  (modeling registers the Auto classes)
 from modeling.recipes import compress  # noqa: E402
+from trainers.ner_data import read_conll  # noqa: E402
 
 logger = logging.getLogger("speed")
 
@@ -92,8 +100,6 @@ class OnnxVariant:
 
 def unique_parameters(model) -> int:
     """Unique parameters of a PyTorch model, or of the PyTorch model an ONNX variant was exported from."""
-    from modeling import count_unique_parameters
-
     if isinstance(model, OnnxVariant):
         return model.source_parameters
     return count_unique_parameters(model)
@@ -103,18 +109,10 @@ def load_trained_models(models_dir: Path, variants: bool = False) -> tuple[dict[
     """Every row folder of a compare.py output that holds a model, in the comparison's order, and the folder of
     each one's tokenizer (a pruned vocabulary numbers its pieces differently). With ``variants``, also each
     row's ``vocab_pruned/`` model and ``onnx/`` files (ONNX Runtime, CPU), as ``<row>/<variant>``."""
-    from transformers import AutoModelForTokenClassification
-
-    import modeling  # noqa: F401  (registers the compressed model types with the Auto classes)
-
-    try:
-        from benchmarks.compare import ROW_NAMES
-    except ImportError:
-        ROW_NAMES = ()
     folders = {path.parent.name: path.parent for path in models_dir.glob("*/config.json")}
     if "teacher" not in folders:
         raise FileNotFoundError(f"--models_dir {models_dir}: no teacher/config.json (is it a compare.py output?)")
-    names = [name for name in ROW_NAMES if name in folders] + sorted(set(folders) - set(ROW_NAMES))
+    names = [name for name in COMPARE_ROWS if name in folders] + sorted(set(folders) - set(COMPARE_ROWS))
     models, tokenizers = {}, {}
 
     def describe(model) -> str:
@@ -148,8 +146,6 @@ def load_trained_models(models_dir: Path, variants: bool = False) -> tuple[dict[
 
 
 def read_sentences(path: Path, limit: int | None) -> list[list[str]]:
-    from trainers.ner_data import read_conll
-
     sentences = [record["tokens"] for record in read_conll(str(path))]
     return sentences[:limit] if limit else sentences
 
@@ -317,12 +313,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def measure_trained(args: argparse.Namespace, sentences, dtype, notes: list[str], measure_args: dict):
+    """Rows for the trained models of --models_dir, each fed through its own tokenizer; and the teacher's ids."""
+    models, tokenizer_dirs = load_trained_models(args.models_dir, variants=args.variants)
+    sequences, pads, by_folder = {}, {}, {}
+    for name, folder in tokenizer_dirs.items():
+        if folder not in by_folder:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            by_folder[folder] = (tokenize(sentences, tokenizer, args.max_seq_length), tokenizer.pad_token_id or 0)
+        sequences[name], pads[name] = by_folder[folder]
+    notes.append(f"trained models of {args.models_dir}, each given the sentences through its own tokenizer"
+                 + ("; ONNX files run in ONNX Runtime (CPU)" if args.variants else ""))
+    rows = benchmark("trained", models, sequences, device=args.device, dtype=dtype, pad_id=pads, **measure_args)
+    return rows, sequences["teacher"]
+
+
+def measure_shapes(args: argparse.Namespace, sentences, dtype, notes: list[str], measure_args: dict):
+    """Rows for every recipe built from a randomly initialized teacher of each --shapes shape."""
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or minilm_path())
+    real = tokenize(sentences, tokenizer, args.max_seq_length)
+    rows, sequences = [], real
+    for shape in args.shapes:
+        if shape == "minilm":
+            sequences = real
+            notes.append("minilm: real token ids from the MiniLM tokenizer (uncased, vocab 30522)")
+        else:
+            sequences = random_like(real, SHAPES[shape]["vocab_size"])
+            notes.append(f"{shape}: random ids with the lengths of the MiniLM tokenization (no bert-base-cased "
+                         "tokenizer offline; its cased wordpieces give somewhat longer inputs)")
+        torch.manual_seed(0)
+        teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, **SHAPES[shape])).eval()
+        logger.info("%s: building the models", shape)
+        models = build_models(teacher)
+        logger.info("%s: measuring %s", shape, list(models))
+        rows += benchmark(shape, models, sequences, device=args.device, dtype=dtype,
+                          pad_id=tokenizer.pad_token_id or 0, **measure_args)
+        del models, teacher
+    return rows, sequences
+
+
 def main(argv: list[str] | None = None) -> str:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args = parse_args(argv)
-    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-    from transformers.utils import logging as hf_logging
-
     hf_logging.set_verbosity_error()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -340,50 +372,13 @@ def main(argv: list[str] | None = None) -> str:
     ]
     measure_args = dict(batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
                         rounds=args.throughput_rounds)
-    rows = []
-    if args.models_dir:
-        models, tokenizer_dirs = load_trained_models(args.models_dir, variants=args.variants)
-        sequences, pads, by_folder = {}, {}, {}
-        for name, folder in tokenizer_dirs.items():
-            if folder not in by_folder:
-                tokenizer = AutoTokenizer.from_pretrained(folder)
-                by_folder[folder] = (tokenize(sentences, tokenizer, args.max_seq_length), tokenizer.pad_token_id or 0)
-            sequences[name], pads[name] = by_folder[folder]
-        notes.append(f"trained models of {args.models_dir}, each given the sentences through its own tokenizer"
-                     + ("; ONNX files run in ONNX Runtime (CPU)" if args.variants else ""))
-        rows += benchmark("trained", models, sequences, device=args.device, dtype=dtype, pad_id=pads,
-                          **measure_args)
-        sequences = sequences["teacher"]
-    else:
-        from modeling import minilm_path
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or minilm_path())
-        real = tokenize(sentences, tokenizer, args.max_seq_length)
-        for shape in args.shapes:
-            if shape == "minilm":
-                sequences = real
-                notes.append("minilm: real token ids from the MiniLM tokenizer (uncased, vocab 30522)")
-            else:
-                sequences = random_like(real, SHAPES[shape]["vocab_size"])
-                notes.append(f"{shape}: random ids with the lengths of the MiniLM tokenization (no bert-base-cased "
-                             "tokenizer offline; its cased wordpieces give somewhat longer inputs)")
-            torch.manual_seed(0)
-            config = BertConfig(num_labels=NUM_LABELS, **SHAPES[shape])
-            teacher = BertForTokenClassification(config).eval()
-            logger.info("%s: building the models", shape)
-            models = build_models(teacher)
-            logger.info("%s: measuring %s", shape, list(models))
-            rows += benchmark(shape, models, sequences, device=args.device, dtype=dtype,
-                              pad_id=tokenizer.pad_token_id or 0, **measure_args)
-            del models, teacher
+    measure = measure_trained if args.models_dir else measure_shapes
+    rows, sequences = measure(args, sentences, dtype, notes, measure_args)
     lengths = sorted(map(len, sequences))
     notes.append(f"tokens per sentence: median {lengths[len(lengths) // 2]} (the latency input), "
                  f"mean {sum(lengths) / len(lengths):.1f}, max {lengths[-1]}")
     report = "\n".join(["# Inference speed", ""] + [f"- {note}" for note in notes] + ["", format_table(rows), ""])
-    print(report)
-    if args.output:
-        args.output.write_text(report)
-    return report
+    return emit(report, args.output)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
 import tempfile
+
+from trainers.results import read_teacher_results
 
 from .evaluate_variants import weights_size_bytes
 from .predict import PredictArguments, predict_file
@@ -31,11 +32,9 @@ def weights_mb(folder: str) -> float | None:
 
 
 def _read_results(folder: str | None) -> dict:
-    path = os.path.join(folder, "results.json") if folder else None
-    if path and os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    return {}
+    """A finished run's results.json as a dict; empty when there is none (a teacher from the Hub, say)."""
+    results = read_teacher_results(folder) if folder else None
+    return results.to_dict() if results else {}
 
 
 def _figure(value, fmt: str) -> str:
@@ -47,7 +46,6 @@ def summary_table(output_dir: str, results: dict) -> str:
     teacher_dir = results.get("teacher_path")
     columns = [("teacher", teacher_dir, _read_results(teacher_dir))] if teacher_dir else []
     columns.append((results.get("model_type", "model"), output_dir, results))
-    teacher = columns[0][2] if teacher_dir else {}
     rows = [("", [name for name, _, _ in columns]),
             ("folder", [folder for _, folder, _ in columns]),
             ("weights on disk (MB)", [_figure(weights_mb(folder), ".1f") for _, folder, _ in columns]),

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from trainers.atomic import write_text_atomic
 from trainers.results import Distillation, RunResults, TransferSet, redact_command
@@ -57,8 +58,6 @@ def hub_id_or_none(name_or_path: str | None) -> str | None:
         return known
     if os.path.isabs(name_or_path) or name_or_path.startswith(".") or os.path.exists(name_or_path):
         return None
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     try:
         validate_repo_id(name_or_path)
     except HFValidationError:

@@ -17,6 +17,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
+from trainers.demo_data import DEMO_DIR
 from trainers.ner_data import DOCSTART, read_ner_file
 from trainers.results import RunResults
 
@@ -121,8 +122,6 @@ def _first_word(path: str) -> str | None:
 
 
 def _is_demo_file(path: str) -> bool:
-    from trainers.demo_data import DEMO_DIR
-
     return os.path.dirname(os.path.realpath(path)) == os.path.realpath(DEMO_DIR) or (
         os.path.join("trainers", "demo_data") in path
     )

@@ -16,6 +16,11 @@ import logging
 import os
 from pathlib import Path
 
+from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub.utils import filter_repo_objects
+
+from .card import read_results, write_model_card
+
 logger = logging.getLogger(__name__)
 
 # Everything in a subfolder (checkpoint-*/, teacher/, runs/, .saving-*/) and the Trainer's state files stay local.
@@ -38,8 +43,6 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 def files_to_push(output_dir: str) -> list[str]:
     """The paths, relative to ``output_dir``, that ``push_model_folder`` uploads."""
-    from huggingface_hub.utils import filter_repo_objects
-
     root = Path(output_dir)
     names = [path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()]
     return sorted(filter_repo_objects(names, ignore_patterns=PUSH_IGNORE_PATTERNS))
@@ -62,8 +65,6 @@ def check_pushable(output_dir: str) -> list[str]:
 
 def push_problem(token: str | None = None) -> str | None:
     """Why a push cannot work from here (no token, offline mode), found without the network; None if none."""
-    from huggingface_hub import constants, get_token
-
     if constants.is_offline_mode():
         return "HF_HUB_OFFLINE is set, so the Hub cannot be reached"
     if not (token or get_token()):
@@ -86,10 +87,6 @@ def push_model_folder(
     rewritten first so that its usage example names the repository. Every failure is an OSError or ValueError
     that says the model is safe in ``output_dir`` and how to push it again.
     """
-    from huggingface_hub import HfApi
-
-    from .card import read_results, write_model_card
-
     repo_id = repo_id or Path(output_dir).absolute().name
     check_pushable(output_dir)
     retry = f"the model is saved in {output_dir}; push it later with: python -m hub_cards {output_dir} --push_to_hub {repo_id}"

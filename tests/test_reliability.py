@@ -248,7 +248,8 @@ def test_seed_spread_runs_compare_rows_per_seed_and_summarizes(tmp_path, monkeyp
         row_dir = os.path.join(args.output_dir, args.rows[0])
         os.makedirs(row_dir, exist_ok=True)
         with open(os.path.join(row_dir, "results.json"), "w") as f:
-            json.dump({"test_f1": 0.80 + (args.seed - 42) / 100, "validation_f1": 0.85, "f1_retention": None}, f)
+            json.dump({"num_parameters": 1000, "test_f1": 0.80 + (args.seed - 42) / 100, "validation_f1": 0.85,
+                       "f1_retention": None}, f)  # num_parameters: the one field every results.json must have
         return {"trained": args.rows, "skipped": [], "failed": []}
 
     monkeypatch.setattr(compare, "run_rows", fake_run_rows)

@@ -42,6 +42,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 from .atomic import write_json_atomic
+from .distillation import DistillationTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -233,8 +234,6 @@ class RunResults:
         ``arguments``: the argument dataclasses by group ("model", "compression", "data", "training", and
         "transfer" when a transfer set is used). Call it in every process: it sums the sentences seen by all.
         """
-        from .distillation import DistillationTrainer
-
         model_args, training_args = arguments["model"], arguments["training"]
         distillation = transfer = None
         if teacher_path:

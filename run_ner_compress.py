@@ -224,6 +224,19 @@ class PostTrainingArguments:
         return self.settings().requested
 
 
+@dataclass
+class RunArguments:
+    """The six argument groups of one run, and the command line they came from."""
+
+    model: ModelArguments
+    compression: CompressionArguments
+    data: DataArguments
+    training: RunTrainingArguments
+    post: PostTrainingArguments
+    transfer: TransferArguments
+    argv: list[str]
+
+
 def parse_args(argv: list[str] | None = None):
     parser = HfArgumentParser(
         (ModelArguments, CompressionArguments, DataArguments, RunTrainingArguments, PostTrainingArguments,
@@ -315,19 +328,6 @@ def check_run(args: RunArguments) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # The steps of a run, in the order main() takes them
-
-
-@dataclass
-class RunArguments:
-    """The six argument groups of one run, and the command line they came from."""
-
-    model: ModelArguments
-    compression: CompressionArguments
-    data: DataArguments
-    training: RunTrainingArguments
-    post: PostTrainingArguments
-    transfer: TransferArguments
-    argv: list[str]
 
 
 @dataclass

@@ -218,6 +218,10 @@ def _entity_types(results: RunResults, splits: list[str]) -> list[str]:
 
 def _hyperparameters(results: RunResults) -> dict:
     rows = {key: results.args(group).get(key) for key, group in HYPERPARAMETERS.items()}
+    max_steps = results.args("training").get("max_steps") or 0
+    if max_steps > 0:  # --max_steps overrides --num_train_epochs: show what bounded the run, and what it trained
+        rows.pop("num_train_epochs", None)
+        rows.update(max_steps=max_steps, epochs_trained=results.epochs_trained)
     if results.distilled:
         d = results.distillation or Distillation()
         rows.update(temperature=d.temperature, alpha=d.alpha, hidden_loss_weight=d.hidden_loss_weight)

@@ -476,3 +476,13 @@ def test_the_template_ships_with_the_package(monkeypatch):
     package_data = run_setup("setup.py", stop_after="init").package_data
     relative = TEMPLATE.relative_to(REPO / "hub_cards").as_posix()
     assert any(fnmatch.fnmatch(relative, pattern) for pattern in package_data["hub_cards"])
+
+
+def test_a_max_steps_run_shows_its_steps_and_epochs_trained_not_the_ignored_epoch_flag():
+    results = RunResults(num_parameters=1000, model_type="teacher", epochs_trained=1.822,
+                         arguments={"training": {"num_train_epochs": 3.0, "max_steps": 800, "learning_rate": 2e-4}})
+    text = str(build_model_card(results))
+    assert "| `max_steps` | `800` |" in text and "| `epochs_trained` | `1.822` |" in text
+    assert "num_train_epochs" not in text
+    results.arguments["training"]["max_steps"] = -1  # the Trainer's "not set": epochs bound the run
+    assert "| `num_train_epochs` | `3.0` |" in str(build_model_card(results))

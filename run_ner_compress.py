@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -44,7 +43,7 @@ from modeling import count_unique_parameters, load_bert, minilm_path, model_labe
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
 from run_ner_cli import run_cli
 from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
-from trainers.checks import check_config_values, check_text_file, check_utf8, validate_run
+from trainers.checks import check_config_values, check_finite, check_text_file, check_utf8, validate_run
 from trainers.deadline import DeadlineCallback
 from trainers.demo_data import DEMO_DIR
 from trainers.guards import NonFiniteGuard
@@ -170,9 +169,7 @@ class RunTrainingArguments(DistillationArguments):
         # Likewise before a set eval_strategy turns do_eval on: were the phases chosen on the command line?
         self.phases_given = self.do_train or self.do_eval or self.do_predict
         super().__post_init__()
-        seconds = self.max_train_seconds
-        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"--max_train_seconds {seconds} must be a finite number > 0")
+        check_finite("max_train_seconds", self.max_train_seconds, 0, low_open=True)
 
 
 @dataclass
@@ -340,6 +337,10 @@ class NerData:
     sources: dict[str, str]
     dataset_hub_id: str | None
 
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.label_list)}
+
 
 def load_data(args: RunArguments) -> NerData:
     """The data, checked against the label set; a teacher's label order wins (its label set must be the data's)."""
@@ -353,14 +354,14 @@ def load_data(args: RunArguments) -> NerData:
             raise ValueError(f"--teacher_name_or_path {model_args.teacher_name_or_path}: its labels {sorted(taught)} "
                              f"differ from the data's {sorted(label_list)}")
         label_list = taught
-    label2id = {label: i for i, label in enumerate(label_list)}
-    for split, records in data.splits.items():
-        check_known_tags(records, label2id, data.sources[split])
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
     splits = {name: records[: limits[name]] for name, records in data.splits.items()}  # a None limit keeps all
-    return NerData(splits, data.splits.get("train"), label_list, data.sources,
-                   data_args.dataset_hub_id or detect_dataset_hub_id(data.splits))
+    ner = NerData(splits, data.splits.get("train"), label_list, data.sources,
+                  data_args.dataset_hub_id or detect_dataset_hub_id(data.splits))
+    for split, records in data.splits.items():
+        check_known_tags(records, ner.label2id, data.sources[split])
+    return ner
 
 
 def choose_phases(training: RunTrainingArguments, splits: dict) -> None:
@@ -553,7 +554,7 @@ def run(args: RunArguments) -> dict:
     num_parameters = count_unique_parameters(model)
     logger.info("model: %s, %.2fM unique parameters (source %.2fM)", type(model).__name__, num_parameters / 1e6,
                 source_parameters / 1e6)
-    label2id = {label: i for i, label in enumerate(data.label_list)}
+    label2id = data.label2id
     # Plain lists of features: the Trainer takes any indexable dataset, and local files then need no `datasets`.
     features = {name: tokenize_and_align(records, tokenizer, label2id, args.data.max_seq_length,
                                          args.data.label_all_tokens, data.sources[name])

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import emit  # noqa: E402
 from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
-from benchmarks.speed import BEST_RECIPES, CONLL_TEST  # noqa: E402
+from benchmarks.speed import BEST_RECIPES, CONLL_TEST, read_sentences  # noqa: E402
 
 VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
 THROUGHPUT = re.compile(r"(\d+) sentences in ([\d.]+) s \(([\d.]+) sentences/s\)")
@@ -102,23 +102,9 @@ def peak_rss_mb(command: list[str]) -> float:
     return int(kilobytes) / 1024
 
 
-def read_words(test_file: Path) -> list[list[str]]:
-    """The words of each sentence of a CoNLL file."""
-    sentences, words = [], []
-    for line in open(test_file, encoding="utf-8"):
-        columns = line.split()
-        if not columns or columns[0] == "-DOCSTART-":
-            if words:
-                sentences.append(words)
-            words = []
-        else:
-            words.append(columns[0])
-    return sentences + [words] if words else sentences
-
-
 def raw_text(test_file: Path, target: Path, megabytes: float) -> Path:
     """Raw text of about ``megabytes`` MB: the test sentences, words joined by spaces, repeated."""
-    block = "".join(" ".join(words) + "\n" for words in read_words(test_file)).encode("utf-8")
+    block = "".join(" ".join(words) + "\n" for words in read_sentences(test_file, None)).encode("utf-8")
     size = int(megabytes * 1e6)
     with open(target, "wb") as f:
         for _ in range(size // len(block)):
@@ -206,7 +192,7 @@ def main(argv: list[str] | None = None) -> str:
             memory.append((megabytes, peak_rss_mb(predict_command(rss_model, text, scratch / "out", args.batch_size,
                                                                    args.rss_device))))
             print(f"peak RSS on {megabytes:g} MB: {memory[-1][1]:.0f} MB", file=sys.stderr)
-        count = len(read_words(test_file))
+        count = len(read_sentences(test_file, None))
     notes = [
         ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
          "weights)") + f": {', '.join(folders)}; the first is the teacher",

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from trainers.atomic import staged_dir
+from trainers.checks import check_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +55,10 @@ _BATCH = 1000  # sentences tokenized per call: bounds memory on large corpora
 
 def read_text_file(path: str) -> list[str]:
     """The non-blank lines of a plain-text corpus file (``.gz`` is decompressed); a missing, empty, undecodable
-    or binary file is an error naming it."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such corpus file for vocabulary pruning")
-    try:
-        with (gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")) as f:
-            lines = [line.strip() for line in f]
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: the corpus file for vocabulary pruning is not UTF-8 text ({err.reason})") from None
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{path}: cannot read the corpus file for vocabulary pruning ({err})") from None
-    if any("\x00" in line for line in lines):
-        raise ValueError(f"{path}: the corpus file for vocabulary pruning is binary, not text")
-    lines = [line for line in lines if line]
+    or binary file is an error naming it (and the line of a bad byte)."""
+    check_text_file(path, "vocabulary pruning corpus")
+    with (gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")) as f:
+        lines = [line.strip() for line in f if line.strip()]
     if not lines:
         raise ValueError(f"{path}: the corpus file for vocabulary pruning is empty")
     return lines

@@ -19,10 +19,13 @@ def _config(path: str, flag: str, cache_dir: str | None = None):
         raise OSError(f"{flag} {path}: cannot load a model config ({err})") from None
 
 
+def _labels(config) -> list[str]:
+    return [config.id2label[i] for i in range(len(config.id2label))]
+
+
 def model_labels(path: str, flag: str, cache_dir: str | None = None) -> list[str]:
     """The labels of a saved model, in its own order (a fine-tuned teacher fixes the order a student uses)."""
-    config = _config(path, flag, cache_dir)
-    return [config.id2label[i] for i in range(len(config.id2label))]
+    return _labels(_config(path, flag, cache_dir))
 
 
 def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None) -> BertForTokenClassification:
@@ -43,7 +46,7 @@ def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None
         label2id={label: i for i, label in id2label.items()},
         ignore_mismatched_sizes=True,
     )
-    own_labels = [config.id2label[i] for i in range(len(config.id2label))]
+    own_labels = _labels(config)
     if own_labels != list(label_list) and sorted(own_labels) == sorted(label_list):
         # Loading with our id2label only renames the rows: without this, row "B-PER" would still score B-LOC
         order = [own_labels.index(label) for label in label_list]

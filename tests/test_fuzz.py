@@ -22,6 +22,7 @@ import pytest
 from conftest import DEMO_DIR, make_tiny_bert, make_tiny_tokenizer
 
 import run_ner_compress
+import run_ner_predict
 
 DEMO = {split: str(DEMO_DIR / f"demo_{split}.txt") for split in ("train", "validation", "test")}
 QUICK = ["--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8",
@@ -238,13 +239,19 @@ CASES = [
 ]
 
 
-def run_cli(argv: list[str]) -> int:
-    sys.argv = ["run_ner_compress.py", *argv]
-    try:
-        run_ner_compress.cli()
-    except SystemExit as stop:
-        return stop.code
-    return 0
+def console(cli: Callable[[], None], prog: str) -> Callable[[list[str]], int]:
+    """A console script called as from a shell: its exit status (0 when it returns)."""
+    def call(argv: list[str]) -> int:
+        sys.argv = [prog, *argv]
+        try:
+            cli()
+        except SystemExit as stop:
+            return stop.code
+        return 0
+    return call
+
+
+run_cli = console(run_ner_compress.cli, "run_ner_compress.py")
 
 
 def hub_cards_cli(argv: list[str]) -> int:
@@ -256,18 +263,8 @@ def hub_cards_cli(argv: list[str]) -> int:
         return stop.code
 
 
-def predict_cli(argv: list[str]) -> int:
-    import run_ner_predict
-
-    sys.argv = ["run_ner_predict", *argv]
-    try:
-        run_ner_predict.cli()
-    except SystemExit as stop:
-        return stop.code
-    return 0
-
-
-COMMANDS: dict[str, Callable[[list[str]], int]] = {R: run_cli, H: hub_cards_cli, P: predict_cli}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    R: run_cli, H: hub_cards_cli, P: console(run_ner_predict.cli, "run_ner_predict")}
 
 
 @pytest.fixture(scope="module")

@@ -401,7 +401,7 @@ def test_predict_speed_reads_the_commands_summary_and_sizes_its_inputs(models, t
     text = predict_speed.raw_text(DEMO_DIR / "demo_test.txt", tmp_path / "raw.txt", 0.05)
     assert 45_000 < os.path.getsize(text) <= 50_000 and text.read_text().endswith(" .\n")
     head = predict_speed.conll_head(DEMO_DIR / "demo_test.txt", tmp_path / "head.txt", 3)
-    assert len(predict_speed.read_words(head)) == 3 and head.read_text().endswith(" O\n\n")
+    assert len(predict_speed.read_sentences(head, None)) == 3 and head.read_text().endswith(" O\n\n")
     table = predict_speed.format_table({"teacher": dict.fromkeys(predict_speed.VARIANTS, 100.0),
                                         "best 5x": {"PyTorch fp32": 150.0, "ONNX fp32": 200.0, "ONNX int8": 300.0}},
                                        baseline=100.0)

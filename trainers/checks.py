@@ -119,7 +119,9 @@ def load_config(path: str, flag: str, cache_dir: str | None = None):
 # Numbers
 
 
-def _finite(flag: str, value, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:
+def check_finite(flag: str, value, low: float | None = None, high: float | None = None,
+                 low_open: bool = False) -> None:
+    """``--flag value`` is a finite number within [low, high] (``low_open``: above low); None passes."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -133,28 +135,28 @@ def _finite(flag: str, value, low: float | None = None, high: float | None = Non
 def check_numbers(compression_args, data_args, training_args) -> None:
     """Numeric flags that the dataclasses accept but that would train garbage (NaN, inf, negative)."""
     t = training_args
-    _finite("num_train_epochs", t.num_train_epochs, 0)
-    _finite("learning_rate", t.learning_rate, 0, low_open=True)
-    _finite("weight_decay", t.weight_decay, 0)
-    _finite("max_grad_norm", t.max_grad_norm, 0)
-    _finite("adam_epsilon", t.adam_epsilon, 0, low_open=True)
-    _finite("adam_beta1", t.adam_beta1, 0, 1)
-    _finite("adam_beta2", t.adam_beta2, 0, 1)
-    _finite("warmup_steps", t.warmup_steps, 0)
-    _finite("label_smoothing_factor", t.label_smoothing_factor, 0, 1)
+    check_finite("num_train_epochs", t.num_train_epochs, 0)
+    check_finite("learning_rate", t.learning_rate, 0, low_open=True)
+    check_finite("weight_decay", t.weight_decay, 0)
+    check_finite("max_grad_norm", t.max_grad_norm, 0)
+    check_finite("adam_epsilon", t.adam_epsilon, 0, low_open=True)
+    check_finite("adam_beta1", t.adam_beta1, 0, 1)
+    check_finite("adam_beta2", t.adam_beta2, 0, 1)
+    check_finite("warmup_steps", t.warmup_steps, 0)
+    check_finite("label_smoothing_factor", t.label_smoothing_factor, 0, 1)
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        _finite(name, getattr(t, name), 1)
+        check_finite(name, getattr(t, name), 1)
     if t.max_steps < -1:
         raise ValueError(f"--max_steps {t.max_steps} must be -1 or 0 (off: train --num_train_epochs) or positive")
-    _finite("temperature", getattr(t, "temperature", None), 0, low_open=True)
-    _finite("alpha", getattr(t, "alpha", None), 0, 1)
-    _finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)
+    check_finite("temperature", getattr(t, "temperature", None), 0, low_open=True)
+    check_finite("alpha", getattr(t, "alpha", None), 0, 1)
+    check_finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)
     c = compression_args
     for name in ("embedding_size", "rank", "student_hidden_size"):
-        _finite(name, getattr(c, name), 1)
-    _finite("student_num_layers", c.student_num_layers, 1)
-    _finite("rank_energy", c.rank_energy, 0, 1, low_open=True)
-    _finite("max_seq_length", data_args.max_seq_length, MIN_SEQ_LENGTH)
+        check_finite(name, getattr(c, name), 1)
+    check_finite("student_num_layers", c.student_num_layers, 1)
+    check_finite("rank_energy", c.rank_energy, 0, 1, low_open=True)
+    check_finite("max_seq_length", data_args.max_seq_length, MIN_SEQ_LENGTH)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ results.json anywhere in its folder. Almost all fail before any model weights ar
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass

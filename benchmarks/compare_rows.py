@@ -64,7 +64,12 @@ ROWS = (
     # best_shared_relaxed: 4.31M, 5.23x (plain shared_ffn at E=64: 3.95M, 5.71x).
     Row("best_shared_relaxed", f"--model_type shared_ffn --share_delta_rank 8 --embedding_size 64 {COMBO}", True,
         "full vocabulary, E=64, one shared layer + per-layer rank-8 corrections (zero start), KD + hidden MSE"),
+    # The sharing recipe measured on CPU (results/cpu_sharing): E=64, layer:1 start, KD without the hidden MSE.
+    Row("shared_e64_kd", "--model_type shared_ffn --embedding_size 64 --learning_rate 2e-4", True,
+        "full vocabulary, E=64, one shared layer, KD"),
     # Distillation on unlabelled text (issue 14): the rows above plus --transfer_file, on the same labelled epochs.
+    Row("shared_e64_kd_tr", "--model_type shared_ffn --embedding_size 64 --learning_rate 2e-4", True,
+        "shared_e64_kd + transfer set", transfer=True),
     Row("best_low_rank_tr", f"--model_type low_rank --rank 48 --embedding_size 128 {COMBO}", True,
         "best_low_rank + transfer set", source=PRUNED, transfer=True),
     Row("best10_low_rank_tr", f"--model_type low_rank --rank 16 --embedding_size 64 {COMBO}", True,

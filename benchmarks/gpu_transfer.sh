@@ -6,16 +6,18 @@
 #
 # What it runs, in this order:
 #   1. the teacher (all-MiniLM-L6-v2 fine-tuned TEACHER_EPOCHS on CoNLL-2003), alone;
-#   2. teacher_pruned: the teacher with its vocabulary pruned to the training split's pieces (the students' vocabulary),
-#      and reuters_vocab/teacher_pruned, pruned to train + Reuters pieces; both evaluated (the pruning costs);
-#   3. at once, three groups, every row with the same --max_train_seconds cap (computed from what is left):
-#      - the no-transfer rows (the baselines of issue 14 and the sharing rows of issue 15);
-#      - the transfer rows (same labelled epochs, a transfer batch on top), once both teachers' predictions on the
-#        Reuters text are cached;
-#      - the 2,000-sentence sharing sweep (benchmarks/sweep_sharing.py), stopped at the deadline;
-#   4. the tables (RESULTS.md, sweep.csv/png) and run_ner_predict --device cuda on one saved row.
-# Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), SWEEP_PARALLEL (4),
-# SWEEP_EPOCHS (6), DEADLINE (520), ROWS, SWEEP_POINTS. SMOKE=1: a CPU dry run with $DATA and $COMMON set by hand.
+#   2. at once: teacher_pruned (the teacher with the training split's pieces only: the students' vocabulary; its
+#      F1 is the pruning cost), both teachers' predictions on the Reuters text, cached for every transfer row, and
+#      with REUTERS_PRUNE=1 the cost of pruning to train + Reuters pieces (reuters_vocab/);
+#   3. every row at once (ROWS: the transfer rows beside their no-transfer baselines, same labelled epochs), each
+#      with the same --max_train_seconds cap, computed from what is left; with SWEEP_POINTS, the 2,000-sentence
+#      sharing sweep beside them, stopped at the deadline;
+#   4. the tables and run_ner_predict --device cuda on one saved row.
+# Run 2 (results/gpu_h100/README.md) ran the sweep and the sharing rows; the four transfer pairs are the default now.
+# There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
+# Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),
+# ROWS, SWEEP_POINTS (none), SWEEP_PARALLEL (4), SWEEP_EPOCHS (6). SMOKE=1: a CPU dry run with $DATA and $COMMON set
+# by hand.
 set -uo pipefail
 start=$(date +%s)
 OUT=${OUT:-/tmp/out}
@@ -48,61 +50,53 @@ python3 benchmarks/compare.py --output_dir "$WORK" --model_name_or_path "${BASE_
 elapsed "teacher done"
 [ -f "$WORK/teacher/results.json" ] || { echo "no teacher"; snapshot; exit 1; }
 
-# 2. The pruned teacher (train + Reuters pieces), evaluated; the sweep starts beside it.
-python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" \
-    --teacher_dir "$WORK/teacher" $DATA --parallel "${SWEEP_PARALLEL:-4}" --epochs "${SWEEP_EPOCHS:-6}" \
-    --extra "${SWEEP_EXTRA:---tf32 True --disable_tqdm True}" \
-    --points "${SWEEP_POINTS:-sweep_e64_g1_r0,sweep_e64_g2_r0,sweep_e64_g3_r0,sweep_e128_g1_r0,sweep_e128_g2_r0,sweep_e64_g1_r8_zero,sweep_e64_g1_r8_svd,sweep_e64_g1_r32_zero,sweep_e64_g1_r32_svd,sweep_e64_g2_r8_zero,sweep_lr_e64_r16,sweep_lr_e64_r48,sweep_lr_e128_r48,sweep_e128_g3_r0,sweep_e64_g2_r8_svd,sweep_lr_e64_r32}" \
-    > "$WORK/logs/sweep.log" 2>&1 &
-sweep=$!
-# At the deadline the sweep stops, its points in training too (timeout alone would leave them running).
-(sleep $(( $(left) - 20 )); pkill -f sweep_sharing.py; pkill -f "$WORK/sweep/") > /dev/null 2>&1 &
-watchdog=$!
-# The students' pruned vocabulary keeps the training split's pieces (16,000 on CoNLL-2003), as in results/RESULTS.md:
-# with the Reuters pieces too (22,088) the 5x and 10x rows would fall below 5x and 10x. What pruning costs with the
-# Reuters pieces kept is measured beside it, on the same teacher, in reuters_vocab/.
-python3 benchmarks/compare.py --output_dir "$WORK" $DATA --rows teacher_pruned --extra "$COMMON"
-mkdir -p "$WORK/reuters_vocab" && ln -sfn "$WORK/teacher" "$WORK/reuters_vocab/teacher"
-python3 benchmarks/compare.py --output_dir "$WORK/reuters_vocab" $DATA $TR --rows teacher_pruned --extra "$COMMON" \
-    > "$WORK/logs/reuters_vocab.log" 2>&1 &
-reuters=$!
-elapsed "pruned teacher done"
+# 2. The students' pruned teacher (train pieces only: with the Reuters pieces too the 5x and 10x rows would fall
+# below 5x and 10x), and the Reuters predictions of both teachers, before any row starts.
+python3 -m trainers.transfer --teacher "$WORK/teacher" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher.log" 2>&1 &
+cache=$!
+others=()
+if [ -n "${REUTERS_PRUNE:-}" ]; then
+    mkdir -p "$WORK/reuters_vocab" && ln -sfn "$WORK/teacher" "$WORK/reuters_vocab/teacher"
+    python3 benchmarks/compare.py --output_dir "$WORK/reuters_vocab" $DATA $TR --rows teacher_pruned --extra "$COMMON" \
+        > "$WORK/logs/reuters_vocab.log" 2>&1 &
+    others+=($!)
+fi
+python3 benchmarks/compare.py --output_dir "$WORK" $DATA --rows teacher_pruned --extra "$COMMON" | grep "^| teacher"
+python3 -m trainers.transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher_vocab.log" 2>&1
+wait $cache
+tail -qn 1 "$WORK"/logs/cache_*.log
+elapsed "pruned teacher and transfer caches ready"
 
-# 3. Every row gets the same training cap: what is left, less the transfer cache (CACHE_S) and evaluation (MARGIN_S).
-cap=$(( $(left) - ${CACHE_S:-45} - ${MARGIN_S:-75} ))
+# 3. Every row at once, one training cap: what is left, less evaluation and saving (MARGIN_S).
+cap=$(( $(left) - ${MARGIN_S:-75} ))
 [ "$cap" -ge 30 ] || cap=30
 echo "row training cap: $cap s"
-caches=()
-for source in teacher teacher_vocab; do
-    python3 -m trainers.transfer --teacher "$WORK/$source" $TR --max_seq_length 256 > "$WORK/logs/cache_$source.log" 2>&1 &
-    caches+=($!)
-done
-EPOCHS_FLAGS="--epochs ${EPOCHS:-4} --learning_rate 2e-4 --parallel ${PARALLEL:-16}"
-python3 benchmarks/compare.py --output_dir "$WORK" $DATA $EPOCHS_FLAGS \
-    --rows "${ROWS:-best_low_rank,best10_low_rank,shared_e64_kd,best_full_vocab,shared_attn_kd,shared_ffn_kd,best10_shared_g,best_shared_relaxed}" \
-    --extra "$COMMON --max_train_seconds $cap" > "$WORK/logs/compare_base.log" 2>&1 &
-base=$!
-wait "${caches[@]}"
-tail -n 1 "$WORK"/logs/cache_*.log
-elapsed "transfer caches ready"
-python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR $EPOCHS_FLAGS \
-    --rows "${TR_ROWS:-best_low_rank_tr,best10_low_rank_tr,shared_e64_kd_tr,best_shared_tr,best10_shared_g_tr}" \
-    --extra "$COMMON --max_train_seconds $cap" > "$WORK/logs/compare_tr.log" 2>&1
-elapsed "transfer rows done"
-wait $base $reuters
-elapsed "baseline rows done"
-grep -h "done in\|failed" "$WORK"/logs/compare_*.log "$WORK"/logs/reuters_vocab.log
-grep -A4 "^| method" "$WORK/reuters_vocab/RESULTS.md"
+if [ -n "${SWEEP_POINTS:-}" ]; then
+    python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --teacher_dir "$WORK/teacher" $DATA \
+        --parallel "${SWEEP_PARALLEL:-4}" --epochs "${SWEEP_EPOCHS:-6}" \
+        --extra "${SWEEP_EXTRA:---tf32 True --disable_tqdm True}" --points "$SWEEP_POINTS" > "$WORK/logs/sweep.log" 2>&1 &
+    others+=($!)
+    # At the deadline the sweep stops, its points in training too (timeout alone would leave them running).
+    (sleep $(( $(left) - 20 )); pkill -f sweep_sharing.py; pkill -f "$WORK/sweep/") > /dev/null 2>&1 &
+    watchdog=$!
+fi
+python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --epochs "${EPOCHS:-4}" --learning_rate 2e-4 \
+    --parallel "${PARALLEL:-16}" --extra "$COMMON --max_train_seconds $cap" \
+    --rows "${ROWS:-best_low_rank,best_low_rank_tr,best10_low_rank,best10_low_rank_tr,best_full_vocab,best_shared_tr,best10_shared_g,best10_shared_g_tr}" \
+    > "$WORK/logs/compare.log" 2>&1
+elapsed "rows done"
+[ ${#others[@]} -eq 0 ] || wait "${others[@]}"  # (a bare wait would wait for the snapshots too) the sweep (stopped at the deadline) and the Reuters pruning, when asked for
+grep -h "done in\|failed" "$WORK"/logs/compare.log "$WORK"/logs/reuters_vocab.log 2>/dev/null
 python3 benchmarks/compare.py --output_dir "$WORK" --table_only | grep -v "^ *$"
 cp "$WORK"/RESULTS.md "$WORK"/results.png "$OUT"/ 2>/dev/null
 snapshot
 
-# 4. The sweep (cut at the deadline), and the prediction command on the GPU.
-wait $sweep
-elapsed "sweep done or stopped"
-python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --table_only 2>&1 | tail -20
-cp "$WORK"/sweep/sweep.png "$OUT"/ 2>/dev/null
-for row in best_low_rank shared_e64_kd_tr; do
+# 4. The sweep's table, and the prediction command on the GPU.
+if [ -n "${SWEEP_POINTS:-}" ]; then
+    python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --table_only 2>&1 | tail -20
+    cp "$WORK"/sweep/sweep.png "$OUT"/ 2>/dev/null
+fi
+for row in best_low_rank best_full_vocab; do
     [ -f "$WORK/$row/results.json" ] || continue
     timeout 45 python3 run_ner_predict.py --model "$WORK/$row" --input "${TEST_FILE:-/tmp/data/test.txt}" \
         --format conll --output "$WORK/$row/predict_test.conll" --device "${PREDICT_DEVICE:-cuda}" 2>&1 | tail -3

@@ -114,7 +114,10 @@ class SharedBertEncoder(nn.Module):
 # 0.436 from the mean of the six layers, against 0.609 / 0.616 / 0.611 / 0.559 / 0.493 / 0.341 from layer 0 ... 5.
 DEFAULT_SHARE_INIT = "layer:1"
 # Relaxed sharing's start. "zero" begins exactly at plain sharing, so it can only add capacity. Chosen on validation
-# (the 2,000-sentence sweep in results/cpu_transfer, E=64, rank 8): zero 0.553, svd 0.231, plain sharing 0.548.
+# (the 2,000-sentence sweep in results/cpu_transfer, E=64, rank 8): zero 0.553, svd 0.231, plain sharing 0.548;
+# confirmed by the GPU sweep in results/gpu_h100/sweep (6 epochs): zero 0.7716 / svd 0.6789 at rank 8, 0.7765 /
+# 0.7184 at rank 32, 0.8018 / 0.7436 with two groups; plain sharing 0.7660. Neither start beats plain sharing at
+# equal parameters there, so --share_delta_rank defaults to 0.
 DEFAULT_SHARE_DELTA_INIT = "zero"
 
 

@@ -274,6 +274,103 @@ def test_pytorch_and_windows_agree_with_one_window(models, tmp_path, monkeypatch
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Model calls in threads: the same output as one call after another, in input order
+
+
+class ShuffledBackend:
+    """Another backend's logits, from ``parallel_calls`` threads that each wait a random time first: later batches
+    often finish before earlier ones. Records how many calls ran at once."""
+
+    def __init__(self, backend, parallel_calls: int, seed: int = 0):
+        import threading
+
+        self.backend, self.parallel_calls = backend, parallel_calls
+        self.id2label, self.max_positions = backend.id2label, backend.max_positions
+        self.random = np.random.default_rng(seed)
+        self.lock, self.running, self.most_at_once = threading.Lock(), 0, 0
+
+    def logits(self, input_ids, attention_mask, token_type_ids):
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            delay = self.random.uniform(0, 0.01)
+        time.sleep(delay)
+        try:
+            return self.backend.logits(input_ids, attention_mask, token_type_ids)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def mixed_lines(count: int = 60) -> list[str]:
+    """Short and long lines (the long ones need several windows at --max_seq_length 16), an empty one, TRICKY."""
+    random = np.random.default_rng(1)
+    lines = [" ".join(random.choice(DEMO_LINES[i % 2].split(), size=random.integers(1, 40))) for i in range(count)]
+    return lines[:10] + ["", TRICKY] + lines[10:]
+
+
+@pytest.mark.parametrize("model", ["int8", "random"])
+def test_model_threads_give_the_plain_output_in_order(models, tmp_path, monkeypatch, model):
+    import export.predict
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
+    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)  # several chunks, two in flight at a time
+    outputs = {}
+    for workers in (1, 3):
+        args = PredictArguments(model=str(models[model]), input=str(source), output=str(tmp_path / f"{workers}.jsonl"),
+                                max_seq_length=16, stride=3, batch_size=4)
+        backend, tokenizer = export.predict.load_backend(args)
+        shuffled = ShuffledBackend(backend, workers)
+        summary = predict_file(args, shuffled, tokenizer, log=open(os.devnull, "w"))
+        assert summary.sentences == 62
+        assert shuffled.most_at_once == workers  # the threads did overlap (and the plain path did not)
+        outputs[workers] = (tmp_path / f"{workers}.jsonl").read_text(encoding="utf-8")
+    assert [r["text"] for r in read_jsonl(outputs[3])] == mixed_lines()
+    assert outputs[3] == outputs[1]
+
+
+def test_onnx_on_cpu_runs_one_single_threaded_call_per_core(models, tmp_path, monkeypatch, capsys):
+    import export.predict
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
+    outputs = []
+    for cores in (1, 3):
+        monkeypatch.setattr(export.predict, "usable_cores", lambda: cores)
+        backend, _ = export.predict.load_backend(PredictArguments(model=str(models["int8"]), input=str(source)))
+        assert backend.parallel_calls == cores
+        threads = backend.session.session.get_session_options().intra_op_num_threads
+        assert threads == (1 if cores > 1 else 0)  # 0: ONNX Runtime's default, all cores for the one call
+        status, out, _ = run_cli(monkeypatch, capsys, "--model", models["int8"], "--input", source)
+        assert status == 0
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+
+
+class FailingBackend(ShuffledBackend):
+    def logits(self, input_ids, attention_mask, token_type_ids):
+        if input_ids.shape[1] > 12:
+            raise ValueError("model failure in a thread")
+        return super().logits(input_ids, attention_mask, token_type_ids)
+
+
+def test_a_failure_in_a_model_thread_stops_the_run_and_leaves_no_output(models, tmp_path, monkeypatch):
+    import export.predict
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
+    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)
+    args = PredictArguments(model=str(models["int8"]), input=str(source), output=str(tmp_path / "out.jsonl"))
+    backend, tokenizer = export.predict.load_backend(args)
+    with pytest.raises(ValueError, match="model failure in a thread"):
+        predict_file(args, FailingBackend(backend, 3), tokenizer, log=open(os.devnull, "w"))
+    assert os.listdir(tmp_path) == ["in.txt"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Bad input: one line on stderr, exit status 2, no output file
 
 

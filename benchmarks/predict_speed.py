@@ -10,7 +10,8 @@ Every figure is one run of the command as a user runs it (a subprocess: reading,
 writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch fp32, ONNX fp32 and ONNX
 int8 of each model. A folder without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized
 into a scratch folder first. Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM
-teacher; E=128 rank 48; E=64 rank 16, as in speed.py): speed does not depend on the weights.
+teacher; E=128 rank 48; E=64 rank 16, as in speed.py) with the test file's labels: speed does not depend on the
+weights.
 
 Peak RSS: the int8 ONNX file of the last model runs on raw text made by repeating the test sentences to each
 size in ``--rss_mb``; the ratio of the largest to the smallest shows whether memory grows with the input.
@@ -31,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import emit  # noqa: E402
-from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from benchmarks.shapes import SHAPES  # noqa: E402
 from benchmarks.speed import BEST_RECIPES, CONLL_TEST, read_sentences  # noqa: E402
+from trainers.ner_data import read_conll, sort_labels  # noqa: E402
 
 VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
 THROUGHPUT = re.compile(r"(\d+) sentences in ([\d.]+) s \(([\d.]+) sentences/s\)")
@@ -40,8 +42,12 @@ MEASURE_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)")
 
 
-def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str, Path]:
-    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer."""
+def build_untrained(folder: Path, labels: list[str], tokenizer_dir: str | None = None) -> dict[str, Path]:
+    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer.
+
+    ``labels`` are the test file's tags: the random models then tag B-/I- entities as a trained one does, so the
+    command groups, scores and writes entities in the timed run (labels that are no IOB tags would find none).
+    """
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
@@ -50,8 +56,9 @@ def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str,
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or minilm_path())
     torch.manual_seed(0)
-    labels = {i: f"L{i}" for i in range(NUM_LABELS)}
-    teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, id2label=labels, **SHAPES["minilm"]))
+    teacher = BertForTokenClassification(BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                                    label2id={label: i for i, label in enumerate(labels)},
+                                                    **SHAPES["minilm"]))
     models = {"teacher": teacher.eval()}
     for name, (embedding_size, rank) in BEST_RECIPES.items():
         models[name] = modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
@@ -175,7 +182,8 @@ def main(argv: list[str] | None = None) -> str:
         trained = bool(args.models)
         folders = {name: Path(f) for name, f in args.models.items()}
         if not folders:
-            folders = build_untrained(scratch / "models", args.tokenizer)
+            tags = (tag for record in read_conll(str(args.test_file)) for tag in record["ner_tags"])
+            folders = build_untrained(scratch / "models", sort_labels(tags), args.tokenizer)
         test_file = conll_head(args.test_file, scratch / "test.txt", args.num_sentences)
         rows = {}
         for name, folder in folders.items():
@@ -194,8 +202,8 @@ def main(argv: list[str] | None = None) -> str:
             print(f"peak RSS on {megabytes:g} MB: {memory[-1][1]:.0f} MB", file=sys.stderr)
         count = len(read_sentences(test_file, None))
     notes = [
-        ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
-         "weights)") + f": {', '.join(folders)}; the first is the teacher",
+        ("trained models" if trained else "untrained models of the recipes' shapes, with the test file's labels "
+         "(speed does not depend on the weights)") + f": {', '.join(folders)}; the first is the teacher",
         f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
         + f" ({count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
         "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "

@@ -20,6 +20,12 @@ A line longer than the model's maximum length is split into windows of subwords 
 subwords; each word takes its tag from the window where it lies farthest from a cut edge, and words are grouped
 into entities after that, so an entity that straddles a window edge is found whole. Nothing is truncated.
 
+Throughput: the file is read, tokenized, predicted and written ``CHUNK_SENTENCES`` sentences at a time, with the
+model one chunk ahead of the writing. An ONNX model on CPU runs one single-threaded call per core, side by side in
+threads (ONNX Runtime releases the GIL): NER batches are small, and one call split over all cores leaves them
+partly idle. The batches, and so the output, do not depend on the number of threads. The cost: an input that
+makes a single batch (a few long lines, say) uses one core.
+
 ```python
 >>> backend, tokenizer = load_backend(PredictArguments(model="outputs/teacher/onnx/model_int8.onnx", input="-"))
 >>> predictor = NerPredictor(backend, tokenizer)
@@ -202,9 +208,8 @@ def load_onnx(args: PredictArguments):
             raise ValueError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
         providers, parallel_calls = ["CUDAExecutionProvider"], 1
     elif parallel_calls > 1:
-        # One core per call and one call per core: the small batches of NER split poorly across cores, while whole
-        # calls side by side keep every core busy (on 2 cores, 1.2x the throughput of one call on both). A call's
-        # result does not depend on its thread count, so the output is the same.
+        # One core per call and one call per core (NerPredictor runs them side by side): the small batches of NER
+        # split poorly across cores. A call's result does not depend on its thread count, so the output is the same.
         options.intra_op_num_threads = 1
     try:
         session = OnnxNerSession(args.model, id2label, providers, options)

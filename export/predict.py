@@ -207,7 +207,9 @@ def load_onnx(args: PredictArguments):
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ValueError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
         providers, parallel_calls = ["CUDAExecutionProvider"], 1
-    elif parallel_calls > 1:
+    else:
+        options.enable_mem_pattern = False  # its memory plan is made per input shape, and ours change every call
+    if parallel_calls > 1:
         # One core per call and one call per core (NerPredictor runs them side by side): the small batches of NER
         # split poorly across cores. A call's result does not depend on its thread count, so the output is the same.
         options.intra_op_num_threads = 1

@@ -6,12 +6,13 @@
         --model "best 10x=outputs/best10_low_rank" --output PREDICT.md
     python benchmarks/predict_speed.py --rss_mb 1,100                    # the issue's memory check (minutes)
 
-Every figure is one run of the command as a user runs it (a subprocess: reading, tokenizing, the model and
-writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch fp32, ONNX fp32 and ONNX
-int8 of each model. A folder without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized
-into a scratch folder first. Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM
-teacher; E=128 rank 48; E=64 rank 16, as in speed.py) with the test file's labels: speed does not depend on the
-weights.
+Every figure is the median of ``--rounds`` runs of the command as a user runs it (a subprocess: reading,
+tokenizing, the model and writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch
+fp32, ONNX fp32 and ONNX int8 of each model. A round runs every variant once, so each round gives its own ratio of
+int8 to the teacher's PyTorch, measured minutes apart at most; the table shows their median and range. A folder
+without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized into a scratch folder first.
+Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM teacher; E=128 rank 48;
+E=64 rank 16, as in speed.py) with the test file's labels: speed does not depend on the weights.
 
 Peak RSS: the int8 ONNX file of the last model runs on raw text made by repeating the test sentences to each
 size in ``--rss_mb``; the ratio of the largest to the smallest shows whether memory grows with the input.
@@ -23,6 +24,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,12 +140,29 @@ def conll_head(test_file: Path, target: Path, num_sentences: int) -> Path:
     return target
 
 
-def format_table(rows: dict[str, dict[str, float]], baseline: float) -> str:
+def time_rounds(commands: dict[tuple[str, str], list[str]], rounds: int) -> dict[tuple[str, str], list[float]]:
+    """Sentences/s of every command, ``rounds`` times over, one run of each per round: a slow spell of a shared CPU
+    then falls on every variant, and each round gives its own int8-to-teacher ratio."""
+    speeds = {key: [] for key in commands}
+    for round_number in range(1, rounds + 1):
+        for key, command in commands.items():
+            speeds[key].append(sentences_per_second(command))
+        print(f"round {round_number}: " + ", ".join(f"{name} {variant} {runs[-1]:.0f}"
+                                                    for (name, variant), runs in speeds.items()), file=sys.stderr)
+    return speeds
+
+
+def format_table(rows: dict[str, dict[str, list[float]]]) -> str:
+    """The median sentences/s of each variant, and ONNX int8 over the first row's (the teacher's) PyTorch run of the
+    same round: the median of those ratios and, with several rounds, their range."""
+    teacher = next(iter(rows.values()))["PyTorch fp32"]
     lines = ["| model | " + " | ".join(f"{v} (sent/s)" for v in VARIANTS) + " | ONNX int8 vs teacher PyTorch |",
              "|---|" + "---:|" * (len(VARIANTS) + 1)]
-    for name, speeds in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{speeds[v]:.0f}" for v in VARIANTS)
-                     + f" | {speeds['ONNX int8'] / baseline:.2f}x |")
+    for name, runs in rows.items():
+        ratios = [int8 / base for int8, base in zip(runs["ONNX int8"], teacher)]
+        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        lines.append(f"| {name} | " + " | ".join(f"{statistics.median(runs[v]):.0f}" for v in VARIANTS)
+                     + f" | {statistics.median(ratios):.2f}x{spread} |")
     return "\n".join(lines)
 
 
@@ -154,6 +173,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test_file", type=Path, default=CONLL_TEST, help="CoNLL sentences to run on.")
     parser.add_argument("--num_sentences", type=int, default=0, help="First N test sentences (0: all).")
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Runs of every variant, one per round; the table shows medians and the ratio's range.")
     parser.add_argument("--rss_mb", default="1,100", help="Raw-text input sizes in MB for peak RSS ('' skips it).")
     parser.add_argument("--rss_device", default="cpu", choices=("cpu", "cuda"),
                         help="cpu: the memory runs use the last model's int8 ONNX file; cuda: its PyTorch folder on "
@@ -172,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--model {name}={folder}: no saved model there")
     if not args.test_file.is_file():
         parser.error(f"--test_file {args.test_file}: no such file")
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds} must be at least 1")
     return args
 
 
@@ -185,14 +208,13 @@ def main(argv: list[str] | None = None) -> str:
             tags = (tag for record in read_conll(str(args.test_file)) for tag in record["ner_tags"])
             folders = build_untrained(scratch / "models", sort_labels(tags), args.tokenizer)
         test_file = conll_head(args.test_file, scratch / "test.txt", args.num_sentences)
-        rows = {}
+        commands = {}
         for name, folder in folders.items():
             fp32, int8 = onnx_files(folder, scratch / "onnx" / name.replace(" ", "_"))
-            rows[name] = {variant: sentences_per_second(predict_command(path, test_file, scratch / "out",
-                                                                         args.batch_size))
-                          for variant, path in zip(VARIANTS, (folder, fp32, int8))}
-            print(f"{name}: " + ", ".join(f"{v} {s:.0f} sentences/s" for v, s in rows[name].items()), file=sys.stderr)
-        baseline = next(iter(rows.values()))["PyTorch fp32"]
+            for variant, path in zip(VARIANTS, (folder, fp32, int8)):
+                commands[name, variant] = predict_command(path, test_file, scratch / "out", args.batch_size)
+        speeds = time_rounds(commands, args.rounds)
+        rows = {name: {variant: speeds[name, variant] for variant in VARIANTS} for name in folders}
         memory = []
         for megabytes in args.rss_mb:
             text = raw_text(args.test_file, scratch / f"raw_{megabytes:g}mb.txt", megabytes)
@@ -206,10 +228,10 @@ def main(argv: list[str] | None = None) -> str:
          "(speed does not depend on the weights)") + f": {', '.join(folders)}; the first is the teacher",
         f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
         + f" ({count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
-        "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "
-        "included, model loading excluded",
+        f"each figure: the median of {args.rounds} runs of run_ner_predict as a subprocess, one run of every "
+        "variant per round; reading, tokenizing, the model and writing included, model loading excluded",
     ]
-    report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows, baseline), ""]
+    report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows), ""]
     if memory:
         smallest = memory[0][1]
         variant = "ONNX int8 (CPU)" if args.rss_device == "cpu" else "PyTorch fp32 on the GPU"

@@ -525,7 +525,21 @@ def test_predict_speed_reads_the_commands_summary_and_sizes_its_inputs(models, t
     assert 45_000 < os.path.getsize(text) <= 50_000 and text.read_text().endswith(" .\n")
     head = predict_speed.conll_head(DEMO_DIR / "demo_test.txt", tmp_path / "head.txt", 3)
     assert len(predict_speed.read_sentences(head, None)) == 3 and head.read_text().endswith(" O\n\n")
-    table = predict_speed.format_table({"teacher": dict.fromkeys(predict_speed.VARIANTS, 100.0),
-                                        "best 5x": {"PyTorch fp32": 150.0, "ONNX fp32": 200.0, "ONNX int8": 300.0}},
-                                       baseline=100.0)
-    assert "| best 5x | 150 | 200 | 300 | 3.00x |" in table
+    # two rounds: medians per variant; the ratio is taken round by round (300 / 100, 330 / 120)
+    table = predict_speed.format_table({
+        "teacher": dict.fromkeys(predict_speed.VARIANTS, [100.0, 120.0]),
+        "best 5x": {"PyTorch fp32": [150.0, 150.0], "ONNX fp32": [200.0, 210.0], "ONNX int8": [300.0, 330.0]}})
+    assert "| teacher | 110 | 110 | 110 | 1.00x (1.00-1.00) |" in table
+    assert "| best 5x | 150 | 205 | 315 | 2.88x (2.75-3.00) |" in table
+
+
+def test_predict_speed_times_every_variant_once_per_round(monkeypatch, capsys):
+    from benchmarks import predict_speed
+
+    order = []
+    monkeypatch.setattr(predict_speed, "sentences_per_second", lambda command: order.append(command[0]) or 1.0)
+    commands = {("teacher", "PyTorch fp32"): ["a"], ("teacher", "ONNX int8"): ["b"], ("best 5x", "ONNX int8"): ["c"]}
+    speeds = predict_speed.time_rounds(commands, rounds=3)
+    assert order == ["a", "b", "c"] * 3
+    assert speeds == dict.fromkeys(commands, [1.0, 1.0, 1.0])
+    assert capsys.readouterr().err.count("round ") == 3

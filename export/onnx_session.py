@@ -1,7 +1,7 @@
 """An ONNX Runtime session over an exported NER model, with numpy in and out: no torch, no transformers.
 
-This is the part of ``OnnxTokenClassifier`` that a runtime without the training stack needs (the ``serve``
-extra: onnxruntime, tokenizers, numpy). ``OnnxTokenClassifier`` wraps it for transformers' pipeline.
+This is the part of ``OnnxTokenClassifier`` that a runtime without the training stack needs (onnxruntime,
+tokenizers, numpy: the distribution in ``serve/``). ``OnnxTokenClassifier`` wraps it for transformers' pipeline.
 
 ```python
 >>> session = OnnxNerSession("outputs/teacher/onnx/model_int8.onnx")
@@ -23,7 +23,7 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as err:
-        raise ImportError(f"running an ONNX model needs onnxruntime ({err}): pip install '.[serve]'") from None
+        raise ImportError(f"running an ONNX model needs onnxruntime ({err}): pip install onnxruntime") from None
     return onnxruntime
 
 

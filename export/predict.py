@@ -1,8 +1,8 @@
 """Predict entities in a file with a saved model (PyTorch) or an ONNX file (ONNX Runtime): the core of ``run_ner_predict``.
 
 This module imports neither torch nor transformers at import time. The ONNX path needs only numpy, tokenizers and
-onnxruntime (the ``serve`` extra); the PyTorch path imports torch, transformers and ``modeling`` when it loads a
-model.
+onnxruntime (the distribution in ``serve/``); the PyTorch path imports torch, transformers and ``modeling`` when
+it loads a model.
 
 Input formats (``detect_input_format``), decided from the name and the first lines:
   * ``.json`` / ``.jsonl`` (optionally ``.gz``), or a first line that is a JSON object with a ``"tokens"`` list:
@@ -636,7 +636,7 @@ class EntityCounts:
     def load(self) -> None:
         try:
             from seqeval.metrics.sequence_labeling import get_entities
-        except ImportError:  # not in the serve extra
+        except ImportError:  # optional in serve/ (its scores extra)
             self.available = False
             return
         self.get_entities = get_entities
@@ -728,7 +728,7 @@ def _progress(disable: bool):
         return None
     try:
         from tqdm import tqdm
-    except ImportError:  # not in the serve extra: no bar
+    except ImportError:  # optional in serve/ (its progress extra): no bar
         return None
     return tqdm(unit=" sentences", disable=disable, file=sys.stderr)
 

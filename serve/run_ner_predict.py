@@ -1,0 +1,1 @@
+../run_ner_predict.py

@@ -18,6 +18,7 @@ from .configuration_compressed_bert import (
     SharedBertConfig,
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, factorize_embedding_matrix
+from .indexed_embedding import IndexedEmbedding, index_word_embeddings
 from .low_rank import LowRankLinear, find_target_linears, rank_for_energy, replace_with_low_rank, resolve_ranks
 from .modeling_compressed_bert import (
     _FAMILIES,

@@ -63,6 +63,10 @@ class CompressedBertConfig(BertConfig):
     low_rank_ranks (`dict[str, int]`, *optional*):
         Encoder dense layers stored as low-rank pairs, by module name under the base model, with their rank.
         Filled in when a model is built from a source BERT (fixed rank or spectral-energy rule).
+    embedding_rows (`int`, *optional*):
+        Vocabulary pruning that keeps the tokenizer (`export.vocab_pruning`, `unseen="nearest"`): the word table
+        (V×H, or V×E when factorized) has only this many rows, and a stored index (`token_index`, one int32 per
+        token id) names each id's row. `vocab_size` stays the tokenizer's size. `None` is one row per id.
 
     Example:
     ```python
@@ -82,6 +86,7 @@ class CompressedBertConfig(BertConfig):
     share_delta_rank: int = 0
     share_delta_init: str | None = None
     low_rank_ranks: dict | None = None
+    embedding_rows: int | None = None  # any preset may hold it: pruning applies to every model type
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -129,6 +134,10 @@ def check_compression_settings(config) -> None:
         raise ValueError(f"share_delta_rank={delta} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
     if config.share_delta_init not in (None,) + SHARE_DELTA_INITS:
         raise ValueError(f"share_delta_init={config.share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
+    rows = config.embedding_rows
+    if rows is not None and (not isinstance(rows, int) or not 1 <= rows <= config.vocab_size):
+        raise ValueError(f"embedding_rows={rows!r} must be an integer between 1 and vocab_size={config.vocab_size} "
+                         "(or None: one row per token id)")
     for name, rank in (config.low_rank_ranks or {}).items():
         if not isinstance(rank, int) or rank < 1:
             raise ValueError(f"low_rank_ranks[{name!r}]={rank!r} must be a positive integer")

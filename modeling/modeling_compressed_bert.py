@@ -37,6 +37,7 @@ from .configuration_compressed_bert import (
     source_settings,
 )
 from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
+from .indexed_embedding import index_word_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
 from .shared_layers import (
     DEFAULT_SHARE_DELTA_INIT,
@@ -68,13 +69,16 @@ class CompressedBertPreTrainedModel(BertPreTrainedModel):
 
 
 class CompressedBertModel(CompressedBertPreTrainedModel):
-    """The encoder without a head: embeddings (maybe factorized), shared or plain layers, maybe low-rank."""
+    """The encoder without a head: embeddings (maybe factorized, maybe with a pruned, indexed word table), shared or
+    plain layers, maybe low-rank."""
 
     _auto_class = "AutoModel"
 
     def __init__(self, config: CompressedBertConfig):
         super().__init__(config)
         self.embeddings = FactorizedBertEmbeddings(config) if config.embedding_size else BertEmbeddings(config)
+        if config.embedding_rows is not None:  # K rows for the V token ids (vocabulary pruned, tokenizer kept)
+            index_word_embeddings(self.embeddings, config.embedding_rows)
         self.encoder = SharedBertEncoder(config)
         if config.low_rank_ranks:
             replace_with_low_rank(self, config.low_rank_ranks, from_weights=False)

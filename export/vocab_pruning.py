@@ -45,6 +45,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from modeling import CompressedBertForTokenClassification, IndexedEmbedding
+from modeling.modeling_compressed_bert import CompressedBertPreTrainedModel
 from trainers.atomic import staged_dir
 from trainers.checks import check_text_file
 
@@ -180,14 +182,34 @@ def build_pruned_tokenizer(tokenizer, kept_ids: list[int]):
     return pruned
 
 
-@torch.no_grad()
-def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str]):
-    """Keep only ``keep_tokens`` in the tokenizer and in the model's word table; returns ``(model, tokenizer)``.
+UNSEEN_MODES = ("resplit", "nearest")
+DEFAULT_UNSEEN = "nearest"  # chosen on CoNLL-2003 validation F1 (results/cpu_transfer/prune_nearest.md)
+_NEAREST_CHUNK = 1024  # dropped rows compared with the kept rows at a time: bounds the (chunk, K) similarity matrix
 
-    The model is changed in place: its input embedding keeps the rows of the kept pieces (V×H for BERT, V×E for
-    factorized embeddings), ``config.vocab_size`` and ``config.pad_token_id`` follow. Works for any model whose
-    ``get_input_embeddings()`` is the word table and that has no output embedding tied to it.
+
+@torch.no_grad()
+def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str], unseen: str = DEFAULT_UNSEEN):
+    """Keep only the rows of ``keep_tokens`` in the model's word table; returns ``(model, tokenizer)``.
+
+    What becomes of a piece that is not kept (``unseen``):
+
+    - ``"resplit"``: the tokenizer loses it too, so a word that used it is split into other (kept) pieces. The
+      model is changed in place: its input embedding keeps the rows of the kept pieces, ``config.vocab_size`` and
+      ``config.pad_token_id`` follow. Works for any model whose ``get_input_embeddings()`` is the word table.
+    - ``"nearest"``: the tokenizer is returned unchanged, so every word splits as before; the dropped piece's id
+      is looked up in the row of the kept piece whose original row is most cosine-similar (kept rows compacted in
+      id order; ``IndexedEmbedding`` holds the id→row index, ``config.embedding_rows`` the row count). The
+      similarity is taken on the model's own word-table rows: V×H, or the V×E table of factorized embeddings.
+      Compressed BERTs are changed in place; a plain BERT cannot hold the index, so it is first converted with
+      ``CompressedBertForTokenClassification.from_bert`` (no compression, same logits) and a NEW model is
+      returned.
+
+    Either way the kept table is V'×H (or V'×E for factorized embeddings; the E×H projection stays as it is).
+    Models with an output embedding tied to the word table, and models already pruned with ``"nearest"``, are
+    refused.
     """
+    if unseen not in UNSEEN_MODES:
+        raise ValueError(f"unseen={unseen!r} is not one of {UNSEEN_MODES}")
     state = _wordpiece_state(tokenizer)
     vocab = dict(state["model"]["vocab"])
     vocab.update({str(token): i for i, token in tokenizer.added_tokens_decoder.items()})
@@ -203,11 +225,16 @@ def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str]):
     if model.get_output_embeddings() is not None:
         raise ValueError(f"{type(model).__name__} has an output embedding (tied to the word table); "
                          "vocabulary pruning supports encoders with a token-classification head")
+    if getattr(model.config, "embedding_rows", None) is not None:
+        raise ValueError(f"{type(model).__name__} is already vocabulary-pruned (embedding_rows="
+                         f"{model.config.embedding_rows}, unseen='nearest'); prune the unpruned model instead")
     old_embedding = model.get_input_embeddings()
     kept_ids = sorted(vocab[token] for token in keep_tokens)
     if kept_ids[-1] >= old_embedding.num_embeddings:
         raise ValueError(f"token id {kept_ids[-1]} is beyond the model's word table "
                          f"({old_embedding.num_embeddings} rows)")
+    if unseen == "nearest":
+        return _prune_to_nearest(model, kept_ids), tokenizer
     old_to_new = {old: new for new, old in enumerate(kept_ids)}
 
     index = torch.tensor(kept_ids, device=old_embedding.weight.device)
@@ -225,12 +252,36 @@ def prune_vocabulary(model, tokenizer, keep_tokens: Iterable[str]):
     return model, build_pruned_tokenizer(tokenizer, kept_ids)
 
 
+def _prune_to_nearest(model, kept_ids: list[int]):
+    """``model`` (a compressed BERT, or a plain one converted first) with a word table of the ``kept_ids`` rows,
+    every other id sent to its most cosine-similar kept row."""
+    if not isinstance(model, CompressedBertPreTrainedModel):
+        model = CompressedBertForTokenClassification.from_bert(model).to(model.device).eval()
+    weight = model.get_input_embeddings().weight  # (V, H or E)
+    kept = torch.tensor(kept_ids, device=weight.device)
+    token_index = torch.empty(weight.shape[0], dtype=torch.int32, device=weight.device)  # (V,)
+    token_index[kept] = torch.arange(len(kept_ids), dtype=torch.int32, device=weight.device)
+    dropped = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
+    dropped[kept] = False
+    dropped = dropped.nonzero().squeeze(1)
+    kept_unit = nn.functional.normalize(weight[kept].float(), dim=1)  # (K, dim)
+    for chunk in dropped.split(_NEAREST_CHUNK):
+        similarity = nn.functional.normalize(weight[chunk].float(), dim=1) @ kept_unit.T  # (chunk, K)
+        token_index[chunk] = similarity.argmax(dim=1).to(torch.int32)
+    model.set_input_embeddings(IndexedEmbedding.from_rows(weight[kept], token_index))
+    model.config.embedding_rows = len(kept_ids)
+    logger.info("vocabulary pruned from %d to %d rows; the other %d ids use their nearest kept row",
+                weight.shape[0], len(kept_ids), len(dropped))
+    return model
+
+
 def prune_to_folder(model, tokenizer, target_dir: str, sentences: Iterable[Sequence[str]] = (),
-                    text_files: Sequence[str] = (), keep_top: int = 0):
+                    text_files: Sequence[str] = (), keep_top: int = 0, unseen: str = DEFAULT_UNSEEN):
     """``prune_vocabulary`` to the pieces of ``sentences`` and ``text_files`` (see ``corpus_vocabulary``), saved
-    with the pruned tokenizer to ``target_dir``, which appears only once complete; returns ``(model, tokenizer)``."""
+    with the (pruned or, for ``unseen="nearest"``, unchanged) tokenizer to ``target_dir``, which appears only once
+    complete; returns ``(model, tokenizer)``."""
     keep = corpus_vocabulary(tokenizer, sentences, text_files, keep_top=keep_top)
-    model, pruned_tokenizer = prune_vocabulary(model, tokenizer, keep)
+    model, pruned_tokenizer = prune_vocabulary(model, tokenizer, keep, unseen=unseen)
     with staged_dir(target_dir) as staging:
         model.save_pretrained(staging)
         pruned_tokenizer.save_pretrained(staging)

@@ -169,21 +169,21 @@ def load_shared_from_layers(
     n = len(source_layers)
     if n != encoder.config.num_hidden_layers:
         raise ValueError(f"the source has {n} layers but the config asks for {encoder.config.num_hidden_layers}")
-    size = n // encoder.num_groups
-    chosen = parse_share_init(share_init, size)
-    runs = [list(range(g * size, (g + 1) * size)) for g in range(encoder.num_groups)]
-    picked = [run if chosen is None else [run[chosen[0]]] for run in runs]
 
     def names(index: int, part: str = "") -> set[str]:  # the source tensors of one layer, or of one part of it
         module = source_layers[index].get_submodule(part)  # "" is the layer itself
         return {".".join(filter(None, (str(index), part, key))) for key in module.state_dict()}
 
     used, dropped = set(), set()
-    if encoder.share_mode is None:
+    if encoder.share_mode is None:  # share_init means nothing here (the default layer:1 does not fit one layer)
         for i, (own, source) in enumerate(zip(encoder.layer, source_layers)):
             own.load_state_dict(source.state_dict())
             used |= names(i)
         return used, dropped
+    size = n // encoder.num_groups
+    chosen = parse_share_init(share_init, size)
+    runs = [list(range(g * size, (g + 1) * size)) for g in range(encoder.num_groups)]
+    picked = [run if chosen is None else [run[chosen[0]]] for run in runs]
     shared_part = "attention" if encoder.share_mode == "attention" else ""
     if encoder.relaxed:
         dense = shared_dense_names(encoder.share_mode)

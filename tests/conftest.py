@@ -48,12 +48,14 @@ def tiny_bert_config(num_labels: int = len(LABELS), **overrides):
     return BertConfig(**settings)
 
 
-def make_tiny_tokenizer(directory: Path):
+def make_tiny_tokenizer(directory: Path | None = None):
+    """The tokenizer of ``tiny_vocab``; saved when ``directory`` is given."""
     from transformers import BertTokenizer  # the tokenizers-backed (fast) BERT tokenizer in transformers 5
 
-    directory.mkdir(parents=True, exist_ok=True)
     tokenizer = BertTokenizer(vocab={piece: i for i, piece in enumerate(tiny_vocab())}, do_lower_case=True)
-    tokenizer.save_pretrained(directory)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(directory)
     return tokenizer
 
 

@@ -38,9 +38,11 @@ from transformers.models.bert.modeling_bert import BertAttention, BertLayer
 
 import modeling
 from conftest import LABELS, REPO, make_tiny_bert, make_tiny_tokenizer, tiny_bert_config
+from export.vocab_pruning import corpus_vocabulary, prune_vocabulary
 from modeling import (
     CompressedBertForTokenClassification,
     FactorizedBertForTokenClassification,
+    IndexedEmbedding,
     LowRankBertForTokenClassification,
     LowRankLinear,
     SharedBertForTokenClassification,
@@ -69,6 +71,12 @@ CASES = {
     "factorized_relaxed_attention_low_rank": ("shared_attn", dict(
         embedding_size=16, share_init="mean", share_delta_rank=4, share_delta_init="svd", rank=4)),
 }
+# Vocabulary pruning with unseen="nearest" after the build (export.vocab_pruning): the word table keeps the rows of
+# NER_TEXT's pieces and the special tokens, and the token_index buffer sends every other id to its nearest kept row.
+# The teacher is a plain BERT, so pruning converts it to a CompressedBertForTokenClassification.
+PRUNED_NEAREST = {"teacher_vocab_nearest": ("teacher", {}),
+                  "factorized_vocab_nearest": ("factorized", dict(embedding_size=16))}
+CASES.update(PRUNED_NEAREST)
 BATCH, LENGTH = 2, 7
 NER_TEXT = "the bank said rain moved to the lake port"
 
@@ -83,7 +91,12 @@ def tiny_inputs() -> dict[str, torch.Tensor]:
 
 def build(name: str, source=None):
     model_type, overrides = CASES[name]
-    return recipes.compress(source if source is not None else make_tiny_bert(), model_type, **overrides).eval()
+    model = recipes.compress(source if source is not None else make_tiny_bert(), model_type, **overrides)
+    if name in PRUNED_NEAREST:
+        tokenizer = make_tiny_tokenizer()
+        keep = corpus_vocabulary(tokenizer, [NER_TEXT.split()], keep_characters=False)
+        model, _ = prune_vocabulary(model, tokenizer, keep, unseen="nearest")
+    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +199,7 @@ def test_save_and_reload_with_auto_classes(name, saved):
     config = AutoConfig.from_pretrained(folder)
     assert type(config) is config_class
     for field in ("embedding_size", "share_mode", "share_init", "low_rank_ranks", "num_shared_groups",
-                  "share_delta_rank", "share_delta_init"):
+                  "share_delta_rank", "share_delta_init", "embedding_rows", "vocab_size"):
         assert getattr(config, field) == getattr(model.config, field), field
 
     reloaded = AutoModelForTokenClassification.from_pretrained(folder).eval()
@@ -226,8 +239,10 @@ def test_trust_remote_code_in_a_fresh_interpreter(name, saved, remote):
 def test_fewer_unique_parameters_each_stored_once(name, saved):
     model, folder = saved[name]
     assert count_unique_parameters(model) < count_unique_parameters(make_tiny_bert())
+    buffers = {name for name, _ in model.named_buffers()}  # a pruned table's token_index is stored, not a parameter
     with safe_open(folder / "model.safetensors", framework="pt") as stored:
-        stored_elements = sum(math.prod(stored.get_slice(key).get_shape()) for key in stored.keys())
+        stored_elements = sum(math.prod(stored.get_slice(key).get_shape()) for key in stored.keys()
+                              if key not in buffers)
     assert count_unique_parameters(model) == stored_elements  # a shared tensor is stored once
 
 
@@ -241,14 +256,15 @@ def test_one_trainer_step_on_cpu_changes_every_weight(name, tmp_path):
         labels[0] = labels[-1] = -100  # [CLS] and [SEP] positions
         examples.append({"input_ids": torch.randint(5, 99, (8,), generator=generator),
                          "attention_mask": torch.ones(8, dtype=torch.long), "labels": labels})
-    before = {key: value.clone() for key, value in model.state_dict().items()}
+    buffers = {name for name, _ in model.named_buffers()}  # token_index is never trained
+    before = {key: value.clone() for key, value in model.state_dict().items() if key not in buffers}
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, learning_rate=1e-2,
                              report_to="none", use_cpu=True, save_strategy="no", logging_steps=1, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=examples)
     trainer.train()
     assert trainer.state.global_step == 1
     assert torch.isfinite(torch.tensor(trainer.state.log_history[0]["loss"]))
-    unchanged = [key for key, value in model.state_dict().items() if torch.equal(value, before[key])]
+    unchanged = [key for key, value in model.state_dict().items() if key in before and torch.equal(value, before[key])]
     assert not unchanged, f"not trained: {unchanged}"
 
 
@@ -484,6 +500,11 @@ def test_bad_settings_raise_a_value_error_naming_the_value(model_class, settings
     (lambda: LowRankLinear.from_linear(nn.Linear(32, 37), 40), "rank=40"),
     (lambda: rank_for_energy(torch.eye(3), 0.0), "0.0"),
     (lambda: factorize_embedding_matrix(torch.zeros(10, 8), 8), "embedding_size=8"),
+    (lambda: modeling.CompressedBertConfig(vocab_size=99, embedding_rows=0), "embedding_rows=0"),
+    (lambda: modeling.CompressedBertConfig(vocab_size=99, embedding_rows=100), "embedding_rows=100"),
+    (lambda: modeling.FactorizedBertConfig(vocab_size=99, embedding_rows=2.5), "embedding_rows=2.5"),
+    (lambda: IndexedEmbedding(99, 100, 8), "num_rows=100"),
+    (lambda: IndexedEmbedding.from_rows(torch.zeros(3, 8), torch.tensor([0, 3, 1])), "outside 0..2"),
 ])
 def test_bad_building_block_settings_raise_a_value_error(make, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -537,6 +558,7 @@ SAVED_MODEL_TYPE = {  # one method: its preset's model_type; several: compressed
     "relaxed_shared_ffn": "shared_bert", "factorized_shared_ffn_low_rank": "compressed_bert",
     "factorized_shared_attention_energy": "compressed_bert", "factorized_grouped_shared_ffn": "compressed_bert",
     "factorized_relaxed_attention_low_rank": "compressed_bert",
+    "teacher_vocab_nearest": "compressed_bert", "factorized_vocab_nearest": "factorized_bert",
 }
 
 

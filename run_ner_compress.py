@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings, run_post_training
+from export.vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES
 from export.quickstart import print_quickstart_summary
 from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, write_model_card
 from modeling import count_unique_parameters, load_bert, minilm_path, model_labels, recipes
@@ -189,6 +190,12 @@ class PostTrainingArguments:
         metadata={"help": "--prune_vocab also keeps the N first (most frequent) pieces of the pretrained vocabulary: "
                           "fewer finer splits of unseen words, for N more rows."},
     )
+    prune_unseen: str | None = field(
+        default=None,
+        metadata={"help": "What --prune_vocab does with a dropped piece: resplit (the tokenizer loses it too, so its "
+                          "words split into other pieces) or nearest (the tokenizer is kept, the piece uses the row "
+                          f"of its most similar kept piece). Default: {DEFAULT_UNSEEN}.", "choices": UNSEEN_MODES},
+    )
     export_onnx: bool = field(
         default=False, metadata={"help": "Export the final (maybe pruned) model to <output_dir>/onnx/model.onnx."}
     )
@@ -207,13 +214,18 @@ class PostTrainingArguments:
             raise ValueError(f"--prune_keep_top {self.prune_keep_top} must be 0 or more")
         if self.prune_keep_top and not self.prune_vocab:
             raise ValueError("--prune_keep_top is only used with --prune_vocab")
+        if self.prune_unseen is not None and self.prune_unseen not in UNSEEN_MODES:
+            raise ValueError(f"--prune_unseen {self.prune_unseen!r} must be one of {', '.join(UNSEEN_MODES)}")
+        if self.prune_unseen is not None and not self.prune_vocab:
+            raise ValueError("--prune_unseen is only used with --prune_vocab")
         for path in self.prune_extra_texts or []:  # missing, empty, undecodable or binary: fail before training
             check_text_file(path, "--prune_extra_texts")
 
     def settings(self) -> VariantSettings:
         """The plain settings that ``export.evaluate_variants.run_post_training`` takes."""
         return VariantSettings(prune_vocab=self.prune_vocab, prune_extra_texts=tuple(self.prune_extra_texts or ()),
-                               prune_keep_top=self.prune_keep_top, export_onnx=self.export_onnx,
+                               prune_keep_top=self.prune_keep_top,
+                               prune_unseen=self.prune_unseen or DEFAULT_UNSEEN, export_onnx=self.export_onnx,
                                quantize=self.quantize)
 
     @property

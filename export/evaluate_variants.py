@@ -36,7 +36,7 @@ from trainers.ner_data import tokenize_and_align
 from .onnx_export import export_onnx, load_token_classifier
 from .onnx_pipeline import OnnxTokenClassifier
 from .quantization import quantize_dynamic_torch, quantize_onnx_int8
-from .vocab_pruning import prune_to_folder, retokenized_rate, unk_rate
+from .vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES, prune_to_folder, retokenized_rate, unk_rate
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class VariantSettings:
     prune_vocab: bool = False
     prune_extra_texts: tuple[str, ...] = ()  # plain-text files whose wordpieces pruning keeps too
     prune_keep_top: int = 0  # pruning also keeps the N most frequent pieces of the pretrained vocabulary
+    prune_unseen: str = DEFAULT_UNSEEN  # a dropped piece: "resplit" (tokenizer pruned too) or "nearest" (kept row)
     export_onnx: bool = False
     quantize: str = "none"  # one of QUANTIZE_CHOICES
 
@@ -60,6 +61,8 @@ class VariantSettings:
             raise ValueError(f"quantize={self.quantize!r} must be one of {QUANTIZE_CHOICES}")
         if self.prune_keep_top < 0:
             raise ValueError(f"prune_keep_top={self.prune_keep_top} must be 0 or more")
+        if self.prune_unseen not in UNSEEN_MODES:
+            raise ValueError(f"prune_unseen={self.prune_unseen!r} must be one of {UNSEEN_MODES}")
 
     @property
     def requested(self) -> bool:
@@ -185,10 +188,12 @@ def _prune(settings: VariantSettings, model_dir: str, pruned_dir: str, tokenizer
     model = load_token_classifier(model_dir)
     vocab_size_before = model.config.vocab_size
     model, pruned_tokenizer = prune_to_folder(model, tokenizer, pruned_dir, train_sentences,
-                                              settings.prune_extra_texts, settings.prune_keep_top)
+                                              settings.prune_extra_texts, settings.prune_keep_top,
+                                              settings.prune_unseen)
     info = {
         "vocab_size_before": vocab_size_before,  # rows of the word table
-        "vocab_size_after": model.config.vocab_size,
+        "vocab_size_after": model.get_input_embeddings().num_embeddings,  # "nearest" keeps config.vocab_size
+        "unseen": settings.prune_unseen,
         "corpus": ["train split"] * bool(train_sentences) + list(settings.prune_extra_texts),
         "keep_top": settings.prune_keep_top,
     }

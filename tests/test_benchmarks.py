@@ -233,13 +233,20 @@ def test_prune_curve_scores_each_keep_top_against_the_unpruned_model(tmp_path, c
     make_tiny_bert(tmp_path / "model")
     data = [str(DEMO_DIR / f"demo_{split}.txt") for split in ("train", "validation", "test")]
     report = prune_curve.main(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
-                               "--validation_file", data[1], "--test_file", data[2], "--keep_top", "0,60"])
-    table = [line for line in report.splitlines() if line.startswith("| ")]
-    assert [line.split("|")[1].strip() for line in table[1:]] == ["unpruned", "0", "60"]
-    rows = [int(line.split("|")[2]) for line in table[1:]]
-    assert rows[0] == 99 and rows[1] <= rows[2] <= 99
+                               "--validation_file", data[1], "--test_file", data[2], "--keep_top", "0,60",
+                               "--unseen", "resplit,nearest"])
+    table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in report.splitlines() if line.startswith("| ")]
+    assert [cells[:2] for cells in table[1:]] == [["unpruned", ""], ["0", "resplit"], ["0", "nearest"],
+                                                  ["60", "resplit"], ["60", "nearest"]]
+    rows = [int(cells[2]) for cells in table[1:]]
+    assert rows[0] == 99 and rows[1] == rows[2] <= rows[3] == rows[4] <= 99  # both modes keep the same rows
+    assert table[0][:3] == ["keep_top", "unseen", "word-table rows"]
     assert "validation change (points)" in table[0] and "test words re-split" in table[0]
-    with pytest.raises(SystemExit):
-        prune_curve.parse_args(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
-                                "--validation_file", data[1], "--keep_top", "ten"])
-    assert "--keep_top 'ten'" in capsys.readouterr().err
+    resplit_columns = [i for i, name in enumerate(table[0]) if name.endswith("words re-split")]
+    assert all(table[line][i] == "0.00%" for line in (2, 4) for i in resplit_columns)  # nearest keeps the tokenizer
+    for flag, value, message in [("--keep_top", "ten", "--keep_top 'ten'"),
+                                 ("--unseen", "resplit,closest", "--unseen 'resplit,closest'")]:
+        with pytest.raises(SystemExit):
+            prune_curve.parse_args(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
+                                    "--validation_file", data[1], flag, value])
+        assert message in capsys.readouterr().err

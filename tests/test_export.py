@@ -25,9 +25,13 @@ if not (importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxrunti
 
 from export import OnnxNerPipeline, OnnxTokenClassifier, export_onnx, quantize_dynamic_torch, quantize_onnx_int8
 from export.evaluate_variants import VariantSettings, run_post_training
+from export.vocab_pruning import corpus_vocabulary, prune_vocabulary
 from trainers.ner_data import read_conll
 
 BUILDERS = TINY_MODEL_BUILDERS
+# "<kind>+nearest": the model type pruned to the demo training split's pieces with unseen="nearest" (a K-row word
+# table read through the token_index buffer), tokenizer unchanged
+NEAREST = ["bert+nearest", "factorized+nearest"]
 SENTENCES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",
              "Shares in Helix Motors rose after Kofi Mensa spoke in Carrow .",
              "the bank said on monday that rain moved the cup to lake port ."]
@@ -42,8 +46,13 @@ def saved(tmp_path_factory):
     def get(kind: str):
         if kind not in folders:
             folders[kind] = root / kind
-            BUILDERS[kind](make_tiny_bert()).save_pretrained(folders[kind])
-            make_tiny_tokenizer(folders[kind])
+            builder, _, unseen = kind.partition("+")
+            model, tokenizer = BUILDERS[builder](make_tiny_bert()), make_tiny_tokenizer(folders[kind])
+            if unseen:
+                keep = corpus_vocabulary(tokenizer, [r["tokens"] for r in read_conll(str(DEMO_DIR / "demo_train.txt"))],
+                                         keep_characters=False)
+                model, _ = prune_vocabulary(model, tokenizer, keep, unseen=unseen)
+            model.save_pretrained(folders[kind])
         return folders[kind]
 
     return get
@@ -72,7 +81,7 @@ def padded_batch(seed: int = 1):
     return input_ids, attention_mask, torch.zeros_like(input_ids)
 
 
-@pytest.mark.parametrize("kind", list(BUILDERS))
+@pytest.mark.parametrize("kind", list(BUILDERS) + NEAREST)
 def test_onnx_logits_match_pytorch(saved, exported, kind):
     input_ids, attention_mask, token_type_ids = padded_batch()
     model = AutoModelForTokenClassification.from_pretrained(saved(kind)).eval()
@@ -156,15 +165,19 @@ def test_quantize_dynamic_torch(saved, kind):
     assert (expected == got)[attention_mask.bool()].float().mean() >= 0.9
 
 
-def test_post_training_pytorch_int8_on_a_factorized_model(saved):
+@pytest.mark.parametrize("unseen", ["resplit", "nearest"])
+def test_post_training_pytorch_int8_on_a_factorized_model(saved, unseen):
     records = read_conll(str(DEMO_DIR / "demo_test.txt"))[:24]
     train = read_conll(str(DEMO_DIR / "demo_train.txt"))
-    results = run_post_training(VariantSettings(prune_vocab=True, quantize="int8"), str(saved("factorized")),
-                                train, records, LABELS, 64)
+    results = run_post_training(VariantSettings(prune_vocab=True, prune_unseen=unseen, quantize="int8"),
+                                str(saved("factorized")), train, records, LABELS, 64)
     variants = results["variants"]
     assert set(variants) == {"fp32", "vocab_pruned", "torch_int8"}
-    assert variants["vocab_pruned"]["test_f1"] == variants["fp32"]["test_f1"]  # the same model, renumbered
-    assert variants["vocab_pruned"]["size_bytes"] < variants["fp32"]["size_bytes"]
+    assert variants["vocab_pruned"]["test_f1"] == variants["fp32"]["test_f1"]  # the test words' pieces are kept
+    assert results["vocab_pruning"]["unseen"] == unseen
+    assert results["vocab_pruning"]["vocab_size_after"] < results["vocab_pruning"]["vocab_size_before"]  # rows
+    if unseen == "resplit":  # nearest adds a 4-byte index entry per id: more than the 2 rows of 16 it drops here
+        assert variants["vocab_pruned"]["size_bytes"] < variants["fp32"]["size_bytes"]
     assert os.path.isfile(variants["torch_int8"]["path"])
     assert results["vocab_pruning"]["test_unk_rate_after"] == 0.0  # single characters are kept
     assert not [name for name in os.listdir(saved("factorized")) if name.startswith(".staging")]
@@ -208,6 +221,13 @@ def test_post_training_arguments_are_checked(tmp_path):
         PostTrainingArguments(prune_keep_top=100)
     with pytest.raises(ValueError, match="--prune_keep_top -1"):
         PostTrainingArguments(prune_vocab=True, prune_keep_top=-1)
+    with pytest.raises(ValueError, match="--prune_unseen is only used with --prune_vocab"):
+        PostTrainingArguments(prune_unseen="nearest")
+    with pytest.raises(ValueError, match="--prune_unseen 'closest' must be one of resplit, nearest"):
+        PostTrainingArguments(prune_vocab=True, prune_unseen="closest")
+    with pytest.raises(ValueError, match="prune_unseen='closest'"):
+        VariantSettings(prune_unseen="closest")
+    assert PostTrainingArguments(prune_vocab=True, prune_unseen="resplit").settings().prune_unseen == "resplit"
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         PostTrainingArguments(prune_vocab=True, prune_extra_texts=[str(tmp_path / "missing.txt")])
     (tmp_path / "empty.txt").write_text("")

@@ -138,7 +138,10 @@ def prepare_pruned_teacher(args: argparse.Namespace) -> Path:
     model = AutoModelForTokenClassification.from_pretrained(output_dir / "teacher")
     before = model.config.vocab_size
     # The transfer text is what the students will read: its pieces make pruning cost less on unseen words.
-    model, _ = prune_to_folder(model, tokenizer, str(target), sentences, text_files=args.transfer_file or ())
+    # "resplit": the students are built with from_bert, which needs a plain BERT source ("nearest" would make a
+    # CompressedBertForTokenClassification holding an id->row index).
+    model, _ = prune_to_folder(model, tokenizer, str(target), sentences, text_files=args.transfer_file or (),
+                               unseen="resplit")
     logger.info("pruned the teacher's vocabulary from %d to %d wordpieces -> %s", before, model.config.vocab_size,
                 target)
     return target

@@ -134,7 +134,7 @@ def check_compression_settings(config) -> None:
         raise ValueError(f"share_delta_rank={delta} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
     if config.share_delta_init not in (None,) + SHARE_DELTA_INITS:
         raise ValueError(f"share_delta_init={config.share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
-    rows = config.embedding_rows
+    rows = getattr(config, "embedding_rows", None)  # run_ner_compress checks a plain BertConfig given the other fields
     if rows is not None and (not isinstance(rows, int) or not 1 <= rows <= config.vocab_size):
         raise ValueError(f"embedding_rows={rows!r} must be an integer between 1 and vocab_size={config.vocab_size} "
                          "(or None: one row per token id)")

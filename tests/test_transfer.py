@@ -264,7 +264,8 @@ def test_pruned_vocabulary_student_trains_against_word_level_targets(tokenizer, 
 
     teacher = no_dropout_bert(seed=1)
     student, student_tokenizer = prune_vocabulary(copy.deepcopy(teacher), tokenizer,
-                                                  corpus_vocabulary(tokenizer, [["the", "rose", "port"]]))
+                                                  corpus_vocabulary(tokenizer, [["the", "rose", "port"]]),
+                                                  unseen="resplit")  # a student tokenizer of its own
     sentences = [["the", "bank", "rose"], ["port", "talks", "joined"]] * 4
     assert tokenizer.tokenize("bank") == ["bank"] and student_tokenizer.tokenize("bank") == ["b", "##a", "##n", "##k"]
     targets = compute_word_logits(teacher, tokenizer, sentences, 64)

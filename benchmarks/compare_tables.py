@@ -201,8 +201,10 @@ def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()
             "## Deployment variants",
             "",
             "Made after training by `--prune_vocab`, `--export_onnx` and `--quantize int8`, and measured on the test "
-            "split in the same run as the row's own PyTorch fp32 model, on the CPU (model calls only, batches of "
-            "32). The F1 change and speed are against that model; the size, weight files only, against the "
+            "split in the same run as the row's own PyTorch fp32 model, on the CPU: as run_ner_predict runs them by "
+            "default (its batches of 32 windows, tokenizing and aggregation timed) where results.json's variants "
+            "have `eval_batching`, else model calls only on batches of 32 sentences in file order. The F1 change "
+            "and speed are against that model; the size, weight files only, against the "
             "teacher's fp32 weights. For speed against the teacher in one run: "
             "`python benchmarks/speed.py --models_dir <this folder> --variants`.",
             "",

@@ -211,9 +211,8 @@ def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
 
     make_tiny_bert(tmp_path / "teacher")
     records = read_conll(str(DEMO_DIR / "demo_train.txt"))[:20]
-    labels = list(tiny_bert_config().id2label.values())
     run_post_training(VariantSettings(prune_vocab=True, export_onnx=True, quantize="int8"),
-                      str(tmp_path / "teacher"), records, None, labels, 64)
+                      str(tmp_path / "teacher"), records, None)
     models, tokenizer_dirs = speed.load_trained_models(tmp_path, variants=True)
     assert list(models) == ["teacher", "teacher/vocab_pruned", "teacher/onnx fp32", "teacher/onnx int8"]
     pruned = AutoTokenizer.from_pretrained(tokenizer_dirs["teacher/onnx int8"])

@@ -160,7 +160,7 @@ def test_post_training_pytorch_int8_on_a_factorized_model(saved):
     records = read_conll(str(DEMO_DIR / "demo_test.txt"))[:24]
     train = read_conll(str(DEMO_DIR / "demo_train.txt"))
     results = run_post_training(VariantSettings(prune_vocab=True, quantize="int8"), str(saved("factorized")),
-                                train, records, LABELS, 64)
+                                train, records)
     variants = results["variants"]
     assert set(variants) == {"fp32", "vocab_pruned", "torch_int8"}
     assert variants["vocab_pruned"]["test_f1"] == variants["fp32"]["test_f1"]  # the same model, renumbered

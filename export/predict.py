@@ -23,8 +23,9 @@ into entities after that, so an entity that straddles a window edge is found who
 Throughput: the file is read, tokenized, predicted and written ``CHUNK_SENTENCES`` sentences at a time, with the
 model one chunk ahead of the writing. An ONNX model on CPU runs one single-threaded call per core, side by side in
 threads (ONNX Runtime releases the GIL): NER batches are small, and one call split over all cores leaves them
-partly idle. The batches, and so the output, do not depend on the number of threads. The cost: an input that
-makes a single batch (a few long lines, say) uses one core.
+partly idle. The threads take a chunk's longest batches first, so that they finish together. The batches, and so
+the output, do not depend on the number of threads. The cost: an input that makes a single batch (a few long
+lines, say) uses one core.
 
 ```python
 >>> backend, tokenizer = load_backend(PredictArguments(model="outputs/teacher/onnx/model_int8.onnx", input="-"))
@@ -325,8 +326,11 @@ class PendingWords:
 
     def __init__(self, predictor: NerPredictor, encodings: list, num_words: list[int] | None):
         self.predictor, self.encodings, self.num_words = predictor, encodings, num_words
-        self.batches = predictor.batches(encodings)
-        self.calls = [predictor.pool.submit(predictor.run, batch) for batch in self.batches] if predictor.pool else None
+        self.batches = predictor.batches(encodings)  # shortest first
+        self.calls = None
+        if predictor.pool:
+            # Longest first, so that the threads finish together: the last call left is a short one.
+            self.calls = [predictor.pool.submit(predictor.run, batch) for batch in reversed(self.batches)][::-1]
 
     def result(self) -> list[WordPredictions]:
         predictor = self.predictor

@@ -350,6 +350,18 @@ def test_model_threads_give_the_plain_output_in_order(models, tmp_path, monkeypa
     assert outputs[3] == outputs[1]
 
 
+def test_model_threads_take_the_longest_batches_first(models):
+    """So that the threads end together: the last call of a chunk is a short one, not the longest."""
+    tokenizer = load_tokenizer_file(str(models["random"]), "tiny")
+    backend = KeywordBackend(tokenizer)  # records each call's width as the call starts
+    with NerPredictor(backend, tokenizer, batch_size=4, workers=2) as predictor:
+        pending = predictor.submit_text(mixed_lines())
+        pending.result()
+        widths = [batch.input_ids.shape[1] for batch in pending.batches]
+    assert widths == sorted(widths) and widths[0] < widths[-1]  # batched shortest first, and gathered so
+    assert max(backend.widths) in backend.widths[:2]  # but run longest first (two threads take the first two)
+
+
 def test_chunks_count_sentences_and_bound_the_lines_between_them(monkeypatch):
     import export.predict
     from export.predict import Sentence, sentence_chunks

@@ -508,8 +508,7 @@ def save_outputs(args: RunArguments, trainer, tokenizer, data: NerData, results:
     if args.post.requested:  # pruned, ONNX and int8 variants, measured on test
         results.arguments["post_training"] = asdict(args.post)
         results.deployment = Deployment(**run_post_training(
-            args.post.settings(), output_dir, data.full_train, data.splits.get("test"), data.label_list,
-            args.data.max_seq_length))
+            args.post.settings(), output_dir, data.full_train, data.splits.get("test")))
     write_model_card(output_dir, results)
     make_readable(output_dir)  # model.safetensors is written 0600; a shared model must be readable
     results.to_json(os.path.join(output_dir, "results.json"))

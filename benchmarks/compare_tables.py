@@ -118,6 +118,7 @@ def collect_variants(output_dir: str | Path) -> list[dict]:
                 "f1_change": 100 * (f1 - own_f1) if f1 is not None and own_f1 is not None else None,
                 "samples_per_second": speed,
                 "speed_ratio": speed / own_speed if speed and own_speed else None,
+                "eval_batching": entry.get("eval_batching"),  # absent from files written before it was recorded
             })
     return rows
 
@@ -196,13 +197,18 @@ def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()
             if chosen else f"- at {threshold}× or more: no row"
         )
     if variants:
+        older = "model calls only, batches of 32"
+        newer = "as run_ner_predict runs them by default: its batches of 32 windows, tokenizing and aggregation timed"
+        how = {(True,): newer, (False,): older}.get(
+            tuple({bool(v.get("eval_batching")) for v in variants}),
+            f"{newer}; rows whose results.json has no `eval_batching`: {older}")
         lines += [
             "",
             "## Deployment variants",
             "",
             "Made after training by `--prune_vocab`, `--export_onnx` and `--quantize int8`, and measured on the test "
-            "split in the same run as the row's own PyTorch fp32 model, on the CPU (model calls only, batches of "
-            "32). The F1 change and speed are against that model; the size, weight files only, against the "
+            f"split in the same run as the row's own PyTorch fp32 model, on the CPU ({how}). The F1 change and "
+            "speed are against that model; the size, weight files only, against the "
             "teacher's fp32 weights. For speed against the teacher in one run: "
             "`python benchmarks/speed.py --models_dir <this folder> --variants`.",
             "",

@@ -73,14 +73,12 @@ def prune_curve(model, tokenizer, train: list[dict], splits: dict[str, list[dict
                 ) -> list[dict]:
     """One dict per ``keep_top`` value × ``unseen`` mode (and one for the unpruned model first): rows, F1 and
     re-split words per split."""
-    from export.evaluate_variants import evaluate_variant, torch_predict
+    from export.evaluate_variants import evaluate_variant, torch_backend
     from export.vocab_pruning import corpus_vocabulary, prune_vocabulary, retokenized_rate
 
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-
     def scores(candidate, candidate_tokenizer) -> dict:
-        predict = torch_predict(candidate)
-        return {name: evaluate_variant(predict, candidate_tokenizer, records, labels, max_seq_length)["test_f1"]
+        backend, tokens = torch_backend(candidate, candidate_tokenizer)
+        return {name: evaluate_variant(backend, tokens, records, max_seq_length=max_seq_length)["test_f1"]
                 for name, records in splits.items()}
 
     base = scores(model, tokenizer)

@@ -12,8 +12,10 @@ model and described in results.json: its size on disk, test F1 and speed, next t
     <output_dir>/onnx/model_int8.onnx          --export_onnx --quantize int8
     <output_dir>/pytorch_int8/model_int8.pt    --quantize int8 alone: the state dict of quantize_dynamic_torch(model)
 
-Speed is measured the same way for every variant: on CPU, batches of ``EVAL_BATCH_SIZE`` sentences in test-file
-order, model calls only (tokenization excluded).
+Every variant is measured as ``run_ner_predict`` runs it by default on a CoNLL file of the test records (same
+chunks, length-sorted batches of ``EVAL_BATCH_SIZE`` windows, model threads and scorer; ``evaluate_variant``), on
+CPU: its test F1 is the F1 the command prints, int8 included, and its speed the command's sentences per second
+without reading and writing. results.json says so in each variant's ``eval_batching``.
 """
 
 from __future__ import annotations
@@ -22,26 +24,25 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from transformers import AutoTokenizer, DataCollatorForTokenClassification
+from transformers import AutoTokenizer
 
 from trainers.atomic import staged_dir
-from trainers.metrics import entity_scores, tags_from_logits
-from trainers.ner_data import tokenize_and_align
 
 from .onnx_export import export_onnx, load_token_classifier
-from .onnx_pipeline import OnnxTokenClassifier
+from .predict import (CHUNK_SENTENCES, ChunkFormatter, EntityCounts, NerPredictor, PredictArguments, Sentence,
+                      TorchBackend, load_onnx, predict_sentences)
 from .quantization import quantize_dynamic_torch, quantize_onnx_int8
 from .vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES, prune_to_folder, retokenized_rate, unk_rate
 
 logger = logging.getLogger(__name__)
 
 QUANTIZE_CHOICES = ("none", "int8")
-EVAL_BATCH_SIZE = 32
+EVAL_BATCH_SIZE = PredictArguments.batch_size  # the command's default --batch_size
+EVAL_BATCHING = (f"as run_ner_predict: batches of {EVAL_BATCH_SIZE} windows, sorted by length within chunks of "
+                 f"{CHUNK_SENTENCES} sentences")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".onnx.data")
 
 
@@ -78,60 +79,43 @@ def weights_size_bytes(path: str) -> int:
                if name.endswith(WEIGHT_SUFFIXES) and os.path.isfile(os.path.join(path, name)))
 
 
-def evaluate_variant(
-    predict: Callable[[dict[str, np.ndarray]], np.ndarray],
-    tokenizer,
-    records: list[dict],
-    label_list: list[str],
-    max_seq_length: int,
-    batch_size: int = EVAL_BATCH_SIZE,
-) -> dict:
-    """Test F1 (seqeval, first subwords) and sentences per second of one variant's ``predict`` function.
+def evaluate_variant(backend, tokenizer, records: list[dict], batch_size: int = EVAL_BATCH_SIZE,
+                     max_seq_length: int | None = None) -> dict:
+    """Test F1 and sentences per second of one variant, as ``run_ner_predict`` tags and scores a CoNLL file of
+    ``records`` with its defaults: the same chunks, length-sorted batches, windows, model threads and scorer.
 
-    ``predict`` maps a padded batch ``{"input_ids", "attention_mask", "token_type_ids"}`` of int64 arrays (B, T)
-    to logits (B, T, num_labels). Records are tokenized with ``tokenizer``, the variant's own.
+    ``backend`` is one of the command's (``onnx_backend``, ``torch_backend``) and ``tokenizer`` the variant's own
+    ``tokenizers.Tokenizer``. The time counts tokenizing, the model calls and aggregation, not reading or writing.
+    Dynamic int8 quantizes each call's activations with one scale, so an int8 F1 depends on the batching: measured
+    this way it is the F1 the command prints for the test file at the same ``--batch_size``.
     """
-    label2id = {label: i for i, label in enumerate(label_list)}
-    features = tokenize_and_align(records, tokenizer, label2id, max_seq_length, source="test")
-    collate = DataCollatorForTokenClassification(tokenizer, return_tensors="np")  # labels padded with -100
-    true_tags, pred_tags, seconds = [], [], 0.0
-    if features:  # one untimed call: first-call setup (allocations, thread pools) is not inference speed
-        predict(_model_inputs(collate(features[:1])))
-    for start in range(0, len(features), batch_size):
-        batch = collate(features[start : start + batch_size])
-        inputs = _model_inputs(batch)
-        began = time.perf_counter()
-        logits = predict(inputs)  # (B, T, num_labels)
-        seconds += time.perf_counter() - began
-        truth, predicted = tags_from_logits(logits, batch["labels"], dict(enumerate(label_list)))
-        true_tags += truth
-        pred_tags += predicted
-    scores = entity_scores(true_tags, pred_tags)
-    return {"test_f1": round(scores["f1"], 4), "test_samples_per_second": round(len(features) / seconds, 2)}
+    predictor = NerPredictor(backend, tokenizer, max_seq_length, batch_size=batch_size,
+                             workers=getattr(backend, "parallel_calls", 1))
+    formatter = ChunkFormatter("jsonl", EntityCounts())
+    formatter.counts.load()  # before the clock, as in the command
+    sentences = [Sentence("words", [], record["tokens"], record["ner_tags"]) for record in records]
+    with predictor:
+        if records:  # one untimed call: first-call setup (allocations, thread pools) is not inference speed
+            predictor.tag_words([records[0]["tokens"]])
+        started = time.perf_counter()
+        for _ in predict_sentences(predictor, sentences, formatter):
+            pass
+        seconds = time.perf_counter() - started
+    return {"test_f1": round(formatter.counts.scores()["f1"], 4),
+            "test_samples_per_second": round(len(records) / seconds, 2) if seconds else 0.0}
 
 
-def _model_inputs(batch) -> dict[str, np.ndarray]:
-    """The three int64 (B, T) inputs of every variant; the ONNX graph needs token_type_ids even when the tokenizer
-    makes none (zeros, as BERT reads a missing one)."""
-    input_ids = np.asarray(batch["input_ids"], dtype=np.int64)
-    token_type_ids = batch["token_type_ids"] if "token_type_ids" in batch else np.zeros_like(input_ids)
-    return {"input_ids": input_ids, "attention_mask": np.asarray(batch["attention_mask"], dtype=np.int64),
-            "token_type_ids": np.asarray(token_type_ids, dtype=np.int64)}
+def torch_backend(model, hf_tokenizer) -> tuple[TorchBackend, object]:
+    """The command's PyTorch backend on CPU, and a copy of the fast tokenizer's ``tokenizers.Tokenizer`` (the
+    predictor turns its truncation and padding off)."""
+    from tokenizers import Tokenizer
+
+    return TorchBackend(model.eval().to("cpu"), "cpu"), Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
 
 
-def torch_predict(model) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    model = model.eval().to("cpu")
-
-    def predict(batch):
-        with torch.inference_mode():
-            return model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().numpy()
-
-    return predict
-
-
-def onnx_predict(onnx_path: str) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    classifier = OnnxTokenClassifier(onnx_path)
-    return lambda batch: classifier.run_numpy(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+def onnx_backend(onnx_path: str):
+    """The command's ONNX Runtime session (its options and model threads) and the tokenizer beside the file."""
+    return load_onnx(PredictArguments(model=onnx_path, input="-"))
 
 
 def run_post_training(
@@ -139,15 +123,13 @@ def run_post_training(
     model_dir: str,
     train_records: list[dict] | None,
     test_records: list[dict] | None,
-    label_list: list[str],
-    max_seq_length: int,
 ) -> dict:
     """Build the requested variants of the model saved in ``model_dir``; returns the entries for results.json."""
     if not settings.requested:
         return {}
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     variants = {"fp32": {"path": model_dir, "size_bytes": weights_size_bytes(model_dir)}}
-    measured = {"fp32": (torch_predict(load_token_classifier(model_dir)), tokenizer)} if test_records else {}
+    measured = {"fp32": torch_backend(load_token_classifier(model_dir), tokenizer)} if test_records else {}
     results = {"fp32_size_bytes": variants["fp32"]["size_bytes"]}
     source_dir = model_dir
 
@@ -156,23 +138,22 @@ def run_post_training(
         model, pruned_tokenizer, results["vocab_pruning"] = _prune(settings, model_dir, pruned_dir, tokenizer,
                                                                    train_records, test_records)
         variants["vocab_pruned"] = {"path": pruned_dir, "size_bytes": weights_size_bytes(pruned_dir)}
-        measured["vocab_pruned"] = (torch_predict(model), pruned_tokenizer)
+        measured["vocab_pruned"] = torch_backend(model, pruned_tokenizer)
         source_dir, tokenizer = pruned_dir, pruned_tokenizer
     if settings.export_onnx:
         for name, path in _export_onnx(source_dir, tokenizer, os.path.join(model_dir, "onnx"),
                                        settings.quantize == "int8").items():
             variants[name] = {"path": path, "size_bytes": weights_size_bytes(path)}
-            measured[name] = (onnx_predict(path), tokenizer)
+            measured[name] = onnx_backend(path)
     elif settings.quantize == "int8":
         quantized, path = _quantize_torch(source_dir, tokenizer, os.path.join(model_dir, "pytorch_int8"))
         variants["torch_int8"] = {"path": path, "size_bytes": weights_size_bytes(path)}
-        measured["torch_int8"] = (torch_predict(quantized), tokenizer)
+        measured["torch_int8"] = torch_backend(quantized, tokenizer)
 
     if test_records:
-        for name, (predict, variant_tokenizer) in measured.items():
-            variants[name].update(evaluate_variant(predict, variant_tokenizer, test_records, label_list,
-                                                     max_seq_length))
-            variants[name]["eval_device"] = "cpu"
+        for name, (backend, variant_tokenizer) in measured.items():
+            variants[name].update(evaluate_variant(backend, variant_tokenizer, test_records))
+            variants[name].update(eval_device="cpu", eval_batching=EVAL_BATCHING)
     for name, entry in variants.items():
         entry["size_ratio"] = round(entry["size_bytes"] / variants["fp32"]["size_bytes"], 4)
         logger.info("variant %s: %s", name, {k: v for k, v in entry.items() if k != "path"})

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES = ("logits",)
 DEFAULT_OPSET = 17  # the first opset with LayerNormalization as one op
+EXPORT_ATTENTION = "eager"  # the attention implementation traced (see export_onnx)
 
 
 def require_onnx():
@@ -54,11 +55,11 @@ class _LogitsOnly(nn.Module):
         return outputs.logits  # (B, T, num_labels)
 
 
-def load_token_classifier(model_dir: str):
-    """Any saved model type of this project, in eval mode."""
+def load_token_classifier(model_dir: str, **kwargs):
+    """Any saved model type of this project, in eval mode; ``kwargs`` go to ``from_pretrained``."""
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         raise FileNotFoundError(f"{model_dir}: no config.json, so not a saved model folder")
-    return AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    return AutoModelForTokenClassification.from_pretrained(model_dir, **kwargs).eval()
 
 
 def sample_inputs(vocab_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -77,7 +78,9 @@ def export_onnx(model_dir: str, onnx_path: str, opset: int = DEFAULT_OPSET) -> s
     raises one RuntimeError that names ``model_dir``; no file is left at ``onnx_path`` then.
     """
     onnx, _ = require_onnx()
-    model = load_token_classifier(model_dir)
+    # Eager attention traces to MatMul, Add (the mask, built once), Softmax, MatMul. SDPA's ONNX form instead turns
+    # the boolean mask into -inf in every layer and guards each softmax with IsNaN and Where: 8-11% slower on CPU.
+    model = load_token_classifier(model_dir, attn_implementation=EXPORT_ATTENTION)
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
     with atomic_path(onnx_path) as partial:
         _trace(model, model_dir, partial, opset)

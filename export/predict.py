@@ -23,8 +23,9 @@ into entities after that, so an entity that straddles a window edge is found who
 Throughput: the file is read, tokenized, predicted and written ``CHUNK_SENTENCES`` sentences at a time, with the
 model one chunk ahead of the writing. An ONNX model on CPU runs one single-threaded call per core, side by side in
 threads (ONNX Runtime releases the GIL): NER batches are small, and one call split over all cores leaves them
-partly idle. The batches, and so the output, do not depend on the number of threads. The cost: an input that
-makes a single batch (a few long lines, say) uses one core.
+partly idle. The threads take a chunk's longest batches first, so that they finish together. The batches, and so
+the output, do not depend on the number of threads. The cost: an input that makes a single batch (a few long
+lines, say) uses one core.
 
 ```python
 >>> backend, tokenizer = load_backend(PredictArguments(model="outputs/teacher/onnx/model_int8.onnx", input="-"))
@@ -61,6 +62,7 @@ DEVICES = ("cpu", "cuda")
 DOCSTART = "-DOCSTART-"
 PEEK_LINES = 20  # non-blank lines looked at to tell CoNLL columns from raw text
 CHUNK_SENTENCES = 2048  # read, predict and write this many sentences at a time: memory does not grow with the file
+MAX_COPY_LINES = 65536  # blank / -DOCSTART- lines a chunk may hold besides its sentences (a file of blank lines)
 DEFAULT_MAX_LENGTH = 512
 
 
@@ -324,8 +326,11 @@ class PendingWords:
 
     def __init__(self, predictor: NerPredictor, encodings: list, num_words: list[int] | None):
         self.predictor, self.encodings, self.num_words = predictor, encodings, num_words
-        self.batches = predictor.batches(encodings)
-        self.calls = [predictor.pool.submit(predictor.run, batch) for batch in self.batches] if predictor.pool else None
+        self.batches = predictor.batches(encodings)  # shortest first
+        self.calls = None
+        if predictor.pool:
+            # Longest first, so that the threads finish together: the last call left is a short one.
+            self.calls = [predictor.pool.submit(predictor.run, batch) for batch in reversed(self.batches)][::-1]
 
     def result(self) -> list[WordPredictions]:
         predictor = self.predictor
@@ -717,9 +722,18 @@ class AtomicOutput:
         return False
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
+def sentence_chunks(sentences: Iterable[Sentence]) -> Iterator[list[Sentence]]:
+    """Chunks of ``CHUNK_SENTENCES`` sentences to tag, with the blank and -DOCSTART- lines between them riding along
+    uncounted (up to ``MAX_COPY_LINES`` a chunk): the model's batches then depend on the sentences alone, so
+    ``evaluate_variants`` batches a test split's records exactly as the command batches its file."""
+    chunk, tagged = [], 0
+    for sentence in sentences:
+        chunk.append(sentence)
+        tagged += sentence.kind != "copy"
+        if tagged == CHUNK_SENTENCES or len(chunk) - tagged == MAX_COPY_LINES:
+            yield chunk
+            chunk, tagged = [], 0
+    if chunk:
         yield chunk
 
 
@@ -771,6 +785,24 @@ class ChunkFormatter:
         return "".join(parts)
 
 
+def predict_sentences(predictor: NerPredictor, sentences: Iterable[Sentence], formatter: ChunkFormatter
+                      ) -> Iterator[str]:
+    """The output text of ``sentences``, a chunk at a time, in input order; ``formatter`` counts and scores them.
+
+    One chunk ahead: the model works on chunk k+1 while chunk k is formatted (and written by the caller) and chunk
+    k+2 is read and tokenized. At most two chunks are held, so memory does not grow with the input.
+    """
+    in_flight = None
+    for chunk in sentence_chunks(sentences):
+        submitted = (chunk, predictor.submit_text([s.lines[0] for s in chunk if s.kind == "text"]),
+                     predictor.submit_words([s.words for s in chunk if s.kind == "words"]))
+        if in_flight is not None:
+            yield formatter.format(*in_flight)
+        in_flight = submitted
+    if in_flight is not None:
+        yield formatter.format(*in_flight)
+
+
 def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None) -> PredictSummary:
     """Read ``args.input``, write predictions to ``args.output`` (or stdout), report on ``log`` (stderr)."""
     log = log or sys.stderr
@@ -789,17 +821,8 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     bar = _progress(disable=not sys.stderr.isatty())
     formatter = ChunkFormatter(args.format or ("conll" if input_format == "conll" else "jsonl"), counts, bar)
     with predictor, AtomicOutput(args.output) as out:
-        # One chunk ahead: the model works on chunk k+1 while chunk k is formatted and written and chunk k+2 is
-        # read and tokenized. At most two chunks are held, so memory does not grow with the file.
-        in_flight = None
-        for chunk in _chunks(sentences, CHUNK_SENTENCES):
-            submitted = (chunk, predictor.submit_text([s.lines[0] for s in chunk if s.kind == "text"]),
-                         predictor.submit_words([s.words for s in chunk if s.kind == "words"]))
-            if in_flight is not None:
-                out.write(formatter.format(*in_flight))
-            in_flight = submitted
-        if in_flight is not None:
-            out.write(formatter.format(*in_flight))
+        for text in predict_sentences(predictor, sentences, formatter):
+            out.write(text)
     if bar is not None:
         bar.close()
     total, found = formatter.sentences, formatter.entities

@@ -174,6 +174,9 @@ def test_variants_table_is_against_the_fp32_teacher_on_disk_and_each_rows_own_fp
     def variant(size, f1, speed):
         return {"size_bytes": size, "test_f1": f1, "test_samples_per_second": speed}
 
+    def as_the_command(entry):
+        return dict(entry, eval_batching="as run_ner_predict: batches of 32 windows")
+
     runs = {
         "teacher": {"num_parameters": 100, "test_f1": 0.9, "fp32_size_bytes": 80_000_000, "variants": {
             "fp32": variant(80_000_000, 0.9, 100.0), "vocab_pruned": variant(60_000_000, 0.88, 100.0),
@@ -197,8 +200,19 @@ def test_variants_table_is_against_the_fp32_teacher_on_disk_and_each_rows_own_fp
     compare.write_tables(tmp_path)
     markdown = (tmp_path / "RESULTS.md").read_text()
     assert "| best10_low_rank | ONNX int8 | 2 | 40.00× | 0.7900 | -1.00 | 800.0 | 2.00× |" in markdown
+    assert "on the CPU (model calls only, batches of 32)" in markdown  # files without eval_batching
     with open(tmp_path / "variants.csv") as f:
         assert len(list(csv.DictReader(f))) == 5
+    # files that record how their variants were batched (eval_batching) say so, alone or beside older ones
+    newer = "on the CPU (as run_ner_predict runs them by default: its batches of 32 windows"
+    for names, expected in ((["best10_low_rank"], f"{newer}, tokenizing and aggregation timed; rows whose "
+                                                  "results.json has no `eval_batching`: model calls only"),
+                            (["best10_low_rank", "teacher"], f"{newer}, tokenizing and aggregation timed)")):
+        for name in names:
+            results = dict(runs[name], variants={k: as_the_command(v) for k, v in runs[name]["variants"].items()})
+            (tmp_path / name / "results.json").write_text(json.dumps(results))
+        compare.write_tables(tmp_path)
+        assert expected in (tmp_path / "RESULTS.md").read_text()
 
 
 def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
@@ -211,10 +225,9 @@ def test_speed_times_saved_variants_with_their_own_tokenizers(tmp_path):
 
     make_tiny_bert(tmp_path / "teacher")
     records = read_conll(str(DEMO_DIR / "demo_train.txt"))[:20]
-    labels = list(tiny_bert_config().id2label.values())
     # resplit: the pruned variants have a tokenizer of their own ("nearest" would keep the teacher's)
     run_post_training(VariantSettings(prune_vocab=True, prune_unseen="resplit", export_onnx=True, quantize="int8"),
-                      str(tmp_path / "teacher"), records, None, labels, 64)
+                      str(tmp_path / "teacher"), records, None)
     models, tokenizer_dirs = speed.load_trained_models(tmp_path, variants=True)
     assert list(models) == ["teacher", "teacher/vocab_pruned", "teacher/onnx fp32", "teacher/onnx int8"]
     pruned = AutoTokenizer.from_pretrained(tokenizer_dirs["teacher/onnx int8"])

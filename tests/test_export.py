@@ -6,6 +6,7 @@ their absence is a failure.
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import json
 import os
@@ -14,7 +15,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, make_tiny_tokenizer
+from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, make_tiny_tokenizer, tiny_bert_config
 from transformers import AutoModelForTokenClassification, BertForTokenClassification, pipeline
 
 
@@ -105,6 +106,44 @@ def test_onnx_graph_has_named_dynamic_axes(exported):
         assert dims[0].dim_param and dims[1].dim_param  # symbolic batch and sequence
 
 
+def test_onnx_attention_is_traced_eager(exported):
+    """Plain MatMul / Softmax attention, the mask made once: not SDPA's per-layer -inf mask and IsNaN guard."""
+    import onnx
+
+    nodes = onnx.load(exported("bert")).graph.node
+    assert sum(node.op_type == "Softmax" for node in nodes) == tiny_bert_config().num_hidden_layers
+    assert not [node.name for node in nodes if node.op_type in ("Where", "IsNaN") and "/encoder/" in node.name]
+
+
+def optimized_ops(path: str, saved_as, make_session) -> collections.Counter:
+    """The op types of the graph ONNX Runtime runs, after its own rewrites, in the session ``make_session`` makes."""
+    import onnx
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(saved_as)
+    make_session(path, options)
+    return collections.Counter(node.op_type for node in onnx.load(str(saved_as)).graph.node)
+
+
+def test_cpu_session_keeps_layer_norms_unfused(exported, tmp_path):
+    """SkipLayerNormalization is several times slower than Add + LayerNormalization on CPU, so the sessions of
+    OnnxNerSession (run_ner_predict, the pipeline) leave that rewrite out; a plain session makes it."""
+    from export.onnx_session import OnnxNerSession
+
+    import onnxruntime
+
+    int8 = quantize_onnx_int8(exported("bert"), str(tmp_path / "model_int8.onnx"))
+    plain = optimized_ops(int8, tmp_path / "plain.onnx", lambda path, options: onnxruntime.InferenceSession(
+        path, options, providers=["CPUExecutionProvider"]))
+    assert plain["SkipLayerNormalization"] > 0  # the rewrite applies to these graphs
+    ours = optimized_ops(int8, tmp_path / "ours.onnx",
+                         lambda path, options: OnnxNerSession(path, session_options=options))
+    assert ours["SkipLayerNormalization"] == 0
+    assert ours["LayerNormalization"] == plain["LayerNormalization"] + plain["SkipLayerNormalization"]
+    assert ours["DynamicQuantizeMatMul"] == plain["DynamicQuantizeMatMul"] > 0  # the int8 fusions still apply
+
+
 def test_int8_onnx_runs_and_mostly_agrees(exported, tmp_path):
     fp32 = exported("bert")
     int8 = quantize_onnx_int8(fp32, str(tmp_path / "model_int8.onnx"))
@@ -170,7 +209,7 @@ def test_post_training_pytorch_int8_on_a_factorized_model(saved, unseen):
     records = read_conll(str(DEMO_DIR / "demo_test.txt"))[:24]
     train = read_conll(str(DEMO_DIR / "demo_train.txt"))
     results = run_post_training(VariantSettings(prune_vocab=True, prune_unseen=unseen, quantize="int8"),
-                                str(saved("factorized")), train, records, LABELS, 64)
+                                str(saved("factorized")), train, records)
     variants = results["variants"]
     assert set(variants) == {"fp32", "vocab_pruned", "torch_int8"}
     assert variants["vocab_pruned"]["test_f1"] == variants["fp32"]["test_f1"]  # the test words' pieces are kept

@@ -50,6 +50,7 @@ MODEL_FILES = {
     "low_rank.py",
     "shared_layers.py",
     "relaxed_sharing.py",  # imported by shared_layers.py, so copied with the modeling code
+    "indexed_embedding.py",  # imported by modeling_compressed_bert.py (nearest-pruned word tables)
 }
 
 

@@ -127,9 +127,9 @@ class CompressionArguments:
     )
     prune_student_vocab: bool = field(
         default=False,
-        metadata={"help": "Before training, keep only the word-table rows of the training split's pieces (and "
-                          "--prune_extra_texts', --prune_keep_top's); every other id reads its most similar kept row "
-                          "(--prune_unseen nearest). The tokenizer, so the teacher and transfer set, stay as they are."},
+        metadata={"help": "Before training, keep only the word-table rows of the training split's pieces (with those "
+                          "of --prune_extra_texts and --prune_keep_top); every other id reads its most similar kept "
+                          "row (nearest). The tokenizer, so the teacher and the transfer set, stay as they are."},
     )
 
 
@@ -189,12 +189,13 @@ class PostTrainingArguments:
                           "tokens and single characters; written to <output_dir>/vocab_pruned."},
     )
     prune_extra_texts: list[str] | None = field(
-        default=None, metadata={"help": "Plain-text files whose wordpieces --prune_vocab keeps too."}
+        default=None,
+        metadata={"help": "Plain-text files whose wordpieces --prune_vocab (or --prune_student_vocab) keeps too."},
     )
     prune_keep_top: int = field(
         default=0,
-        metadata={"help": "--prune_vocab also keeps the N first (most frequent) pieces of the pretrained vocabulary: "
-                          "fewer finer splits of unseen words, for N more rows."},
+        metadata={"help": "--prune_vocab (or --prune_student_vocab) also keeps the N first (most frequent) pieces of "
+                          "the pretrained vocabulary: fewer finer splits of unseen words, for N more rows."},
     )
     prune_unseen: str | None = field(
         default=None,

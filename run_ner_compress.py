@@ -37,7 +37,7 @@ from transformers import (
 )
 
 from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings, run_post_training
-from export.vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES
+from export.vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES, corpus_vocabulary, prune_vocabulary
 from export.quickstart import print_quickstart_summary
 from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, write_model_card
 from modeling import count_unique_parameters, load_bert, minilm_path, model_labels, recipes
@@ -125,6 +125,12 @@ class CompressionArguments:
     student_hidden_size: int | None = field(
         default=None, metadata={"help": "Hidden size of the student (default: the teacher's, so it can copy weights)."}
     )
+    prune_student_vocab: bool = field(
+        default=False,
+        metadata={"help": "Before training, keep only the word-table rows of the training split's pieces (with those "
+                          "of --prune_extra_texts and --prune_keep_top); every other id reads its most similar kept "
+                          "row (nearest). The tokenizer, so the teacher and the transfer set, stay as they are."},
+    )
 
 
 @dataclass
@@ -183,12 +189,13 @@ class PostTrainingArguments:
                           "tokens and single characters; written to <output_dir>/vocab_pruned."},
     )
     prune_extra_texts: list[str] | None = field(
-        default=None, metadata={"help": "Plain-text files whose wordpieces --prune_vocab keeps too."}
+        default=None,
+        metadata={"help": "Plain-text files whose wordpieces --prune_vocab (or --prune_student_vocab) keeps too."},
     )
     prune_keep_top: int = field(
         default=0,
-        metadata={"help": "--prune_vocab also keeps the N first (most frequent) pieces of the pretrained vocabulary: "
-                          "fewer finer splits of unseen words, for N more rows."},
+        metadata={"help": "--prune_vocab (or --prune_student_vocab) also keeps the N first (most frequent) pieces of "
+                          "the pretrained vocabulary: fewer finer splits of unseen words, for N more rows."},
     )
     prune_unseen: str | None = field(
         default=None,
@@ -208,16 +215,10 @@ class PostTrainingArguments:
     def __post_init__(self):
         if self.quantize not in QUANTIZE_CHOICES:
             raise ValueError(f"--quantize {self.quantize!r} must be one of {QUANTIZE_CHOICES}")
-        if self.prune_extra_texts and not self.prune_vocab:
-            raise ValueError("--prune_extra_texts is only used with --prune_vocab")
         if self.prune_keep_top < 0:
             raise ValueError(f"--prune_keep_top {self.prune_keep_top} must be 0 or more")
-        if self.prune_keep_top and not self.prune_vocab:
-            raise ValueError("--prune_keep_top is only used with --prune_vocab")
         if self.prune_unseen is not None and self.prune_unseen not in UNSEEN_MODES:
             raise ValueError(f"--prune_unseen {self.prune_unseen!r} must be one of {', '.join(UNSEEN_MODES)}")
-        if self.prune_unseen is not None and not self.prune_vocab:
-            raise ValueError("--prune_unseen is only used with --prune_vocab")
         for path in self.prune_extra_texts or []:  # missing, empty, undecodable or binary: fail before training
             check_text_file(path, "--prune_extra_texts")
 
@@ -323,9 +324,33 @@ def check_sharing_fits(model_args, compression_args) -> None:
         raise ValueError(f"--{err}") from None
 
 
+def check_pruning(model_args, compression_args, post) -> None:
+    """The pruning flags against the one or two prunings they serve: --prune_vocab's (after training) and
+    --prune_student_vocab's (before training, always "nearest": re-splitting would change the ids the teacher and
+    the transfer set read)."""
+    student = compression_args.prune_student_vocab
+    for flag, given in (("prune_extra_texts", post.prune_extra_texts), ("prune_keep_top", post.prune_keep_top),
+                        ("prune_unseen", post.prune_unseen is not None)):
+        if given and not (post.prune_vocab or student):
+            raise ValueError(f"--{flag} is only used with --prune_vocab or --prune_student_vocab")
+    if not student:
+        return
+    if model_args.model_type == "teacher":
+        raise ValueError("--prune_student_vocab with --model_type teacher: a nearest-pruned model cannot be the "
+                         "source of later students (from_bert needs a plain BERT); prune a teacher after training "
+                         "with --prune_vocab")
+    if post.prune_vocab:
+        raise ValueError("--prune_student_vocab with --prune_vocab: the student's word table is already pruned "
+                         "before training, with the same corpus; drop --prune_vocab")
+    if post.prune_unseen not in (None, "nearest"):
+        raise ValueError(f"--prune_student_vocab with --prune_unseen {post.prune_unseen}: the student keeps the "
+                         "tokenizer its teacher reads, so only nearest applies")
+
+
 def check_run(args: RunArguments) -> None:
     """Every check that needs no model weights and no data, before anything is loaded."""
     apply_defaults(args.model, args.compression, args.data, args.training)
+    check_pruning(args.model, args.compression, args.post)
     validate_run(args.model, args.compression, args.data, args.training)
     check_sharing_fits(args.model, args.compression)
     if args.transfer.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
@@ -428,14 +453,27 @@ def build_model(model_args, compression_args, label_list, teacher) -> tuple[torc
         source = teacher
     else:
         source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    settings = asdict(compression_args)
+    settings.pop("prune_student_vocab")  # applied after building, by prune_student_vocabulary
     try:
-        model = recipes.compress(source, model_args.model_type, **asdict(compression_args))
+        model = recipes.compress(source, model_args.model_type, **settings)
     except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
         if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
             raise ValueError(f"--{err}") from None
         raise
     model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
     return model, count_unique_parameters(source)
+
+
+def prune_student_vocabulary(model, tokenizer, train_records: list[dict], post: PostTrainingArguments):
+    """--prune_student_vocab: the word table cut to the rows of the training split's pieces (and the extra texts'
+    and the --prune_keep_top first ones); every other id reads its nearest kept row, so the tokenizer stays."""
+    if not train_records:
+        raise ValueError("--prune_student_vocab needs a training split: the rows kept are its pieces")
+    keep = corpus_vocabulary(tokenizer, [record["tokens"] for record in train_records],
+                             post.prune_extra_texts or (), keep_top=post.prune_keep_top)
+    model, _ = prune_vocabulary(model, tokenizer, keep, unseen="nearest")
+    return model
 
 
 def build_trainer(args: RunArguments, model, teacher, teacher_path, tokenizer, features) -> tuple[Trainer, object]:
@@ -562,6 +600,8 @@ def run(args: RunArguments) -> dict:
     # Model
     tokenizer = load_tokenizer(args.model, teacher_path)
     model, source_parameters = build_model(args.model, args.compression, data.label_list, teacher)
+    if args.compression.prune_student_vocab:  # before the count: the pruned model is the one trained and saved
+        model = prune_student_vocabulary(model, tokenizer, data.full_train, args.post)
     num_parameters = count_unique_parameters(model)
     logger.info("model: %s, %.2fM unique parameters (source %.2fM)", type(model).__name__, num_parameters / 1e6,
                 source_parameters / 1e6)

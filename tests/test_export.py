@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -250,18 +251,25 @@ def test_run_script_flags_write_every_variant(tmp_path):
 
 
 def test_post_training_arguments_are_checked(tmp_path):
-    from run_ner_compress import PostTrainingArguments  # the script owns its flags; export takes VariantSettings
+    from run_ner_compress import (  # the script owns its flags; export takes VariantSettings
+        CompressionArguments,
+        ModelArguments,
+        PostTrainingArguments,
+        check_pruning,
+    )
 
     with pytest.raises(ValueError, match="--quantize"):
         PostTrainingArguments(quantize="int4")
-    with pytest.raises(ValueError, match="only used with --prune_vocab"):
-        PostTrainingArguments(prune_extra_texts=["x.txt"])
-    with pytest.raises(ValueError, match="--prune_keep_top is only used with --prune_vocab"):
-        PostTrainingArguments(prune_keep_top=100)
+    extra_texts = [str(DEMO_DIR / "demo_train.txt")]
+    for flag, post in (("--prune_extra_texts", PostTrainingArguments(prune_extra_texts=extra_texts)),
+                       ("--prune_keep_top", PostTrainingArguments(prune_keep_top=100)),
+                       ("--prune_unseen", PostTrainingArguments(prune_unseen="nearest"))):
+        with pytest.raises(ValueError, match=f"{flag} is only used with --prune_vocab or --prune_student_vocab"):
+            check_pruning(ModelArguments(model_type="shared_ffn"), CompressionArguments(), post)
+        check_pruning(ModelArguments(model_type="shared_ffn"), CompressionArguments(prune_student_vocab=True), post)
+        check_pruning(ModelArguments(), CompressionArguments(), replace(post, prune_vocab=True))
     with pytest.raises(ValueError, match="--prune_keep_top -1"):
         PostTrainingArguments(prune_vocab=True, prune_keep_top=-1)
-    with pytest.raises(ValueError, match="--prune_unseen is only used with --prune_vocab"):
-        PostTrainingArguments(prune_unseen="nearest")
     with pytest.raises(ValueError, match="--prune_unseen 'closest' must be one of resplit, nearest"):
         PostTrainingArguments(prune_vocab=True, prune_unseen="closest")
     with pytest.raises(ValueError, match="prune_unseen='closest'"):

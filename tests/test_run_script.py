@@ -188,6 +188,17 @@ def bad_inputs(tmp_path_factory):
         "groups_without_sharing": (files() + ["--num_shared_groups", "2"], ["--num_shared_groups 2 needs a sharing"]),
         "delta_init_unknown": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "4",
                                           "--share_delta_init", "lora"], ["--share_delta_init", "lora"]),
+        "prune_student_teacher": (files() + ["--prune_student_vocab"],
+                                  ["--prune_student_vocab with --model_type teacher"]),
+        "prune_student_resplit": (files() + ["--model_type", "shared_ffn", "--prune_student_vocab", "--prune_unseen",
+                                             "resplit"], ["--prune_student_vocab with --prune_unseen resplit"]),
+        "prune_student_twice": (files() + ["--model_type", "shared_ffn", "--prune_student_vocab", "--prune_vocab"],
+                                ["--prune_student_vocab with --prune_vocab"]),
+        "prune_student_no_train": (["--model_name_or_path", str(model_dir), "--report_to", "none", "--test_file",
+                                    demo["test"], "--model_type", "shared_ffn", "--prune_student_vocab"],
+                                   ["--prune_student_vocab needs a training split"]),
+        "prune_top_alone": (files() + ["--prune_keep_top", "5"],
+                            ["--prune_keep_top is only used with --prune_vocab or --prune_student_vocab"]),
     }
 
 
@@ -204,7 +215,8 @@ def check_one_error(stderr: str, expected: list[str]) -> None:
     ["missing_file", "empty_file", "single_column", "unknown_test_tag", "teacher_labels", "model_type",
      "zero_samples", "config_file", "config_bad_json", "config_bad_yaml", "config_unknown_key",
      "config_not_mapping", "delta_rank_without_sharing", "delta_rank_too_high", "delta_rank_negative",
-     "groups_do_not_divide", "groups_without_sharing", "delta_init_unknown"],
+     "groups_do_not_divide", "groups_without_sharing", "delta_init_unknown", "prune_student_teacher",
+     "prune_student_resplit", "prune_student_twice", "prune_student_no_train", "prune_top_alone"],
 )
 def test_bad_input_exits_2_with_one_message(bad_inputs, case, tmp_path, monkeypatch, capsys):
     argv, expected = bad_inputs[case]
@@ -252,6 +264,49 @@ def test_relaxed_grouped_distilled_run_records_its_sharing(tiny_bert_dir, tmp_pa
     with open(output_dir / "config.json") as f:
         config = json.load(f)
     assert (config["num_shared_groups"], config["share_delta_rank"], config["share_delta_init"]) == (2, 4, "svd")
+
+
+def test_pruned_student_vocabulary_is_the_model_trained_saved_and_counted(tiny_bert_dir, tmp_path, monkeypatch):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from export.vocab_pruning import corpus_vocabulary
+    from modeling import count_unique_parameters
+
+    # Few words, so that real pieces ("lake", "port", ...) are dropped, not only ids no tokenizer makes
+    tagged = [[("World", "B-MISC"), ("Cup", "I-MISC"), ("Bank", "B-ORG"), ("Group", "I-ORG"), ("rose", "O")],
+              [("Joss", "B-PER"), ("Mare", "I-PER"), ("met", "O"), ("in", "O"), ("Lake", "B-LOC"), ("Ard", "I-LOC")]]
+    sentences = [[word for word, _ in sentence] for sentence in tagged]
+    lines = [line for sentence in tagged for line in [f"{word} {tag}" for word, tag in sentence] + [""]]
+    train_file = write_lines(tmp_path / "train.txt", lines)
+    student = ("--train_file", train_file, "--model_type", "shared_ffn", "--embedding_size", "16",
+               "--hidden_loss_weight", "1", "--teacher_name_or_path", str(tiny_bert_dir), "--max_steps", "1",
+               "--save_strategy", "no")
+    full = run_ner_compress.main(demo_args(tiny_bert_dir, tmp_path / "full", *student))
+    trained = {}
+    save_final_model = run_ner_compress.save_final_model
+
+    def keep_model(trainer, tokenizer, output_dir):
+        trained["model"] = trainer.model
+        save_final_model(trainer, tokenizer, output_dir)
+
+    monkeypatch.setattr(run_ner_compress, "save_final_model", keep_model)
+    output_dir = tmp_path / "pruned"
+    results = run_ner_compress.main(demo_args(tiny_bert_dir, output_dir, *student, "--prune_student_vocab"))
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    rows = len(corpus_vocabulary(tokenizer, sentences))
+    loaded = AutoModelForTokenClassification.from_pretrained(output_dir).eval()
+    assert loaded.config.embedding_rows == rows < len(tokenizer) <= loaded.config.vocab_size
+    assert len(AutoTokenizer.from_pretrained(output_dir)) == len(tokenizer)  # the teacher's tokenizer, unchanged
+    ids = torch.arange(loaded.config.vocab_size)[None]  # (1, V): the dropped ids too
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, trained["model"].eval()(input_ids=ids).logits,
+                                   rtol=0, atol=0)
+    assert results["num_parameters"] == count_unique_parameters(loaded)
+    assert full["num_parameters"] - results["num_parameters"] == (loaded.config.vocab_size - rows) * 16  # (V-K)×E
+    assert results["compression"]["embedding_rows"] == rows and "embedding_rows" not in full["compression"]
+    assert results["teacher_path"] == str(tiny_bert_dir)
+    assert json.loads((output_dir / "results.json").read_text())["num_parameters"] == results["num_parameters"]
 
 
 # --do_train / --do_eval / --do_predict, as in transformers' run_ner.py; none given: every phase its split allows.

@@ -394,13 +394,17 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
     args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt", "--transfer_file",
                                str(transfer_file), "--max_transfer_samples", "100"])
     planned = dict((row.name, command) for row, command in compare.plan(args))
-    assert {"best_low_rank_tr", "best10_low_rank_tr", "best_shared_tr"} <= set(planned)
+    assert {"best_low_rank_tr", "best10_low_rank_tr", "best_shared_tr", "best10_shared_nv_tr2"} <= set(planned)
     for name, command in planned.items():
         row = next(r for r in compare.ROWS if r.name == name)
         assert ("--transfer_file" in command) == row.transfer, name
+        model_args, compression_args, *_, post, transfer_args = run_ner_compress.parse_args(command)
         if row.transfer:
-            *_, transfer_args = run_ner_compress.parse_args(command)
             assert transfer_args.transfer_file == [str(transfer_file)] and transfer_args.max_transfer_samples == 100
+        # a student pruning its own table keeps the transfer text's pieces, as the PRUNED teacher folder does
+        assert compression_args.prune_student_vocab == name.startswith("best10_shared_nv"), name
+        assert post.prune_extra_texts == ([str(transfer_file)] if compression_args.prune_student_vocab else None)
+        run_ner_compress.check_pruning(model_args, compression_args, post)
     with pytest.raises(SystemExit):
         compare.parse_args(["--output_dir", str(tmp_path), "--rows", "best_shared_tr"])
 

@@ -80,6 +80,7 @@ class CompressionRecord:
     mean_rank: float | None = None
     student_num_layers: int | None = None
     student_hidden_size: int | None = None
+    embedding_rows: int | None = None  # --prune_student_vocab: the word table's rows (vocab_size ids read them)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -96,6 +97,7 @@ class CompressionRecord:
             settings.rank_energy = compression_args.rank_energy
             settings.rank = ranks[0] if settings.rank_energy is None else None
             settings.low_rank_layers, settings.mean_rank = len(ranks), round(sum(ranks) / len(ranks), 1)
+        settings.embedding_rows = getattr(config, "embedding_rows", None)
         if model_type == "student":
             settings.student_num_layers, settings.student_hidden_size = config.num_hidden_layers, config.hidden_size
         return settings

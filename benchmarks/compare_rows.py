@@ -85,8 +85,8 @@ ROWS = (
     Row("best10_shared_g_tr2", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO} "
         "--transfer_ratio 2", True, "best10_shared_g + transfer set, 2 transfer sentences per labelled one",
         source=PRUNED, transfer=True),
-    # best10_shared_g's student from the full teacher, its own word table pruned to the same pieces (16,000 rows
-    # without a transfer file: 2.06M) by --prune_student_vocab ("nearest": the tokenizer, so the teacher it distils
+    # best10_shared_g's student from the full teacher, its own word table pruned to the training split's pieces
+    # (16,000 rows, 2.06M, also with a transfer file: its pieces would cost the 10x ratio) by --prune_student_vocab ("nearest": the tokenizer, so the teacher it distils
     # from and the transfer set, stay the full teacher's, and no word is re-split).
     Row("best10_shared_nv", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO} "
         "--prune_student_vocab", True, "full teacher, student table pruned (nearest), E=32, two shared rank-96 "
@@ -150,12 +150,8 @@ def row_command(row: Row, args: argparse.Namespace) -> list[str]:
     ]
     distillation = ["--teacher_name_or_path", source_dir, *shlex.split(DISTILLATION_FLAGS)] if row.distil else []
     transfer = transfer_flags(args) if row.transfer else []
-    pruning = []
-    if args.transfer_file and "--prune_student_vocab" in row_flags(row, args):
-        # the pieces prepare_pruned_teacher keeps for the PRUNED rows: the transfer text's too
-        pruning = ["--prune_extra_texts", *args.transfer_file]
     return merge_flags(
-        source, data, training, transfer, pruning, row_flags(row, args), distillation, shlex.split(args.extra),
+        source, data, training, transfer, row_flags(row, args), distillation, shlex.split(args.extra),
         ["--output_dir", str(output_dir / row.name)],
     )
 

@@ -17,6 +17,8 @@
 # chose (best_shared_relaxed at 5x, best10_shared_g at 10x), the shared row (best_full_vocab) and run 1's chosen 5x
 # row (best_low_rank), each with and without the transfer set, and the 10x row at --transfer_ratio 2: run 3,
 # results/gpu_h100/run3 (DEADLINE=545; caches ready at 199 s, the nine rows done by 582 s, none at the cap).
+# The default rows now are the next run's: the 10x row as run 3 chose it, beside the same student built from the
+# full teacher with its own table pruned (--prune_student_vocab, nearest), with and without the transfer set.
 # There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
 # Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),
 # ROWS, SWEEP_POINTS (none), SWEEP_PARALLEL (4), SWEEP_EPOCHS (6). SMOKE=1: a CPU dry run with $DATA and $COMMON set
@@ -85,7 +87,7 @@ if [ -n "${SWEEP_POINTS:-}" ]; then
 fi
 python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --epochs "${EPOCHS:-4}" --learning_rate 2e-4 \
     --parallel "${PARALLEL:-16}" --extra "$COMMON --max_train_seconds $cap" \
-    --rows "${ROWS:-best10_shared_g,best10_shared_g_tr,best10_shared_g_tr2,best_shared_relaxed,best_shared_relaxed_tr,best_full_vocab,best_shared_tr,best_low_rank,best_low_rank_tr}" \
+    --rows "${ROWS:-best10_shared_g,best10_shared_g_tr2,best10_shared_nv,best10_shared_nv_tr,best10_shared_nv_tr2}" \
     > "$WORK/logs/compare.log" 2>&1
 elapsed "rows done"
 [ ${#others[@]} -eq 0 ] || wait "${others[@]}"  # (a bare wait would wait for the snapshots too) the sweep (stopped at the deadline) and the Reuters pruning, when asked for
@@ -99,7 +101,7 @@ if [ -n "${SWEEP_POINTS:-}" ]; then
     python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --table_only 2>&1 | tail -20
     cp "$WORK"/sweep/sweep.png "$OUT"/ 2>/dev/null
 fi
-for row in best_low_rank best_full_vocab; do
+for row in best_low_rank best_full_vocab best10_shared_g best10_shared_nv; do
     [ -f "$WORK/$row/results.json" ] || continue
     timeout 45 python3 run_ner_predict.py --model "$WORK/$row" --input "${TEST_FILE:-/tmp/data/test.txt}" \
         --format conll --output "$WORK/$row/predict_test.conll" --device "${PREDICT_DEVICE:-cuda}" 2>&1 | tail -3

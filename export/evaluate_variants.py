@@ -7,7 +7,8 @@ model instead. Each variant is written beside the fp32
 model and described in results.json: its size on disk, test F1 and speed, next to the same figures for fp32.
 
     <output_dir>/                  the fp32 model and tokenizer (as before)
-    <output_dir>/vocab_pruned/     --prune_vocab: model + pruned tokenizer, loadable by from_pretrained and pipeline
+    <output_dir>/vocab_pruned/     --prune_vocab: model + tokenizer (pruned with --prune_unseen resplit, unchanged
+                                   with nearest), loadable by from_pretrained and pipeline
     <output_dir>/onnx/model.onnx   --export_onnx, with the tokenizer and config.json: OnnxNerPipeline(file, folder)
     <output_dir>/onnx/model_int8.onnx          --export_onnx --quantize int8
     <output_dir>/pytorch_int8/model_int8.pt    --quantize int8 alone: the state dict of quantize_dynamic_torch(model)

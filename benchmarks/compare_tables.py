@@ -199,9 +199,9 @@ def write_markdown(rows: list[dict], path: str | Path, variants: list[dict] = ()
     if variants:
         older = "model calls only, batches of 32"
         newer = "as run_ner_predict runs them by default: its batches of 32 windows, tokenizing and aggregation timed"
-        how = {(True,): newer, (False,): older}.get(
-            tuple({bool(v.get("eval_batching")) for v in variants}),
-            f"{newer}; rows whose results.json has no `eval_batching`: {older}")
+        recorded = {bool(v.get("eval_batching")) for v in variants}  # files written before it have none
+        how = (newer if recorded == {True} else older if recorded == {False}
+               else f"{newer}; rows whose results.json has no `eval_batching`: {older}")
         lines += [
             "",
             "## Deployment variants",

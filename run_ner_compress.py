@@ -86,6 +86,11 @@ class CompressionArguments:
         metadata={"help": "Factorize the word embedding to V×E + E×H "
                           f"(default {DEFAULT_EMBEDDING_SIZE} for --model_type factorized)."},
     )
+    position_embedding_size: int | None = field(
+        default=None,
+        metadata={"help": "Factorize the position embedding to P×E + E×H the same way (SVD start); a trained BERT's "
+                          "position table is nearly low-rank, so 16 loses almost nothing (default: not factorized)."},
+    )
     share_init: str = field(
         default=recipes.CompressionSettings.share_init,  # chosen on validation (modeling.shared_layers)
         metadata={"help": "Shared weights start as one source layer ('layer:K') or their mean ('mean'); with "
@@ -458,7 +463,7 @@ def build_model(model_args, compression_args, label_list, teacher) -> tuple[torc
     try:
         model = recipes.compress(source, model_args.model_type, **settings)
     except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
-        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=")):
+        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=", "position_embedding_size=")):
             raise ValueError(f"--{err}") from None
         raise
     model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps

@@ -33,6 +33,7 @@ METRIC_NAMES = {"f1": "F1", "precision": "Precision", "recall": "Recall"}
 TAGS = ["ner", "token-classification", "bert"]
 METHOD_TAGS = {
     "factorized_embeddings": "factorized-embeddings",
+    "factorized_positions": "factorized-embeddings",
     "shared_attention": "cross-layer-parameter-sharing",
     "shared_attention_ffn": "cross-layer-parameter-sharing",
     "low_rank": "low-rank-factorization",

@@ -28,7 +28,7 @@ SOURCE_CONFIG_SKIP_KEYS = ("model_type", "architectures", "auto_map", "transform
 # Each method's settings, with the value that leaves the method off: the config fields, and from_bert's
 # rank / rank_energy (which become low_rank_ranks). A preset may hold only its own method's settings.
 METHOD_SETTINGS = {
-    "factorized_embeddings": {"embedding_size": None},
+    "factorized_embeddings": {"embedding_size": None, "position_embedding_size": None},
     "shared_layers": {"share_mode": None, "share_init": None, "num_shared_groups": 1, "share_delta_rank": 0,
                       "share_delta_init": None},
     "low_rank": {"low_rank_ranks": None, "rank": None, "rank_energy": None},
@@ -45,6 +45,10 @@ class CompressedBertConfig(BertConfig):
     embedding_size (`int`, *optional*):
         ALBERT's E: the word embedding is stored as a V×E table followed by an E×H projection
         (`embedding_hidden_mapping_in`). `None` keeps BERT's V×H table. Must be below `hidden_size`.
+    position_embedding_size (`int`, *optional*):
+        The same for the position table: P×E (`position_embeddings.table`) followed by an E×H projection
+        (`position_embeddings.projection`). `None` keeps BERT's P×H table. Below `hidden_size`, at most
+        `max_position_embeddings`.
     share_mode (`str`, *optional*):
         `"attention"`: one self-attention block serves every layer; `"attention_ffn"`: one whole transformer
         layer is applied `num_hidden_layers` times. `None` shares nothing.
@@ -80,6 +84,7 @@ class CompressedBertConfig(BertConfig):
     preset_method = None  # any mix of methods; a preset names the one method it holds (a key of METHOD_SETTINGS)
 
     embedding_size: int | None = None
+    position_embedding_size: int | None = None
     share_mode: str | None = None
     share_init: str | None = None
     num_shared_groups: int = 1
@@ -99,6 +104,8 @@ class CompressedBertConfig(BertConfig):
         methods = []
         if self.embedding_size is not None:
             methods.append("factorized_embeddings")
+        if self.position_embedding_size is not None:
+            methods.append("factorized_positions")
         if self.share_mode is not None:
             methods.append(f"shared_{self.share_mode}")
         if self.num_shared_groups > 1:
@@ -116,6 +123,12 @@ def check_compression_settings(config) -> None:
         raise ValueError(
             f"embedding_size={config.embedding_size} must be between 1 and hidden_size-1 "
             f"(hidden_size={config.hidden_size}); at or above it nothing is saved"
+        )
+    positions = getattr(config, "position_embedding_size", None)  # run_ner_compress checks a plain BertConfig too
+    if positions is not None and not 0 < positions < min(config.hidden_size, config.max_position_embeddings + 1):
+        raise ValueError(
+            f"position_embedding_size={positions} must be between 1 and hidden_size-1 (hidden_size="
+            f"{config.hidden_size}) and at most max_position_embeddings={config.max_position_embeddings}"
         )
     if config.share_mode is not None and config.share_mode not in SHARE_MODES:
         raise ValueError(f"share_mode={config.share_mode!r} is not one of {SHARE_MODES} (or None)")

@@ -1,8 +1,11 @@
 """Embedding factorization: the V×H word embedding becomes a V×E table and an E×H projection (ALBERT).
 
-Position and token-type embeddings stay at H. The factors are initialized from a truncated SVD of the
-source table, centred first so that the projection's bias carries the mean embedding:
-``W ≈ 1·μᵀ + (U_E S_E) V_Eᵀ``, the best rank-E approximation of the centred table.
+The P×H position table can be factorized the same way (``position_embedding_size``): a trained BERT's position
+table is nearly low-rank (fine-tuned all-MiniLM-L6-v2: rank 16 of the centred 512×384 table keeps 97.7% of its
+energy, and the model's CoNLL-2003 validation F1 does not drop), while at H=384 it is 196,608 parameters, a tenth
+of a 10x student. Token-type embeddings stay at H. The factors are initialized from a truncated SVD of the source
+table, centred first so that the projection's bias carries the mean embedding: ``W ≈ 1·μᵀ + (U_E S_E) V_Eᵀ``, the
+best rank-E approximation of the centred table.
 """
 
 from __future__ import annotations
@@ -28,6 +31,33 @@ class FactorizedBertEmbeddings(BertEmbeddings):
         )
 
 
+class FactorizedPositionEmbedding(nn.Module):
+    """A P×H position table stored as a P×E table (``table``) and an E×H projection (``projection``).
+
+    Example:
+    ```python
+    >>> positions = FactorizedPositionEmbedding(512, 16, 384)
+    >>> positions(torch.arange(7)[None])  # (1, 7, 384)
+    ```
+    """
+
+    def __init__(self, num_positions: int, embedding_size: int, hidden_size: int):
+        super().__init__()
+        self.table = nn.Embedding(num_positions, embedding_size)
+        self.projection = nn.Linear(embedding_size, hidden_size)
+
+    def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.table(position_ids))  # (B, T) -> (B, T, E) -> (B, T, H)
+
+
+def factorize_position_embeddings(embeddings: nn.Module, embedding_size: int) -> None:
+    """Replace the ``position_embeddings`` of a BERT embedding module by a ``FactorizedPositionEmbedding`` of the
+    same positions and width; its weights are to be loaded (``load_embeddings_from_bert`` or a checkpoint)."""
+    table = embeddings.position_embeddings
+    embeddings.position_embeddings = FactorizedPositionEmbedding(table.num_embeddings, embedding_size,
+                                                                 table.embedding_dim).to(table.weight.device)
+
+
 @torch.no_grad()
 def factorize_embedding_matrix(weight: torch.Tensor, embedding_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split a (V, H) table into a (V, E) table, a (H, E) projection weight and an (H,) bias."""
@@ -43,13 +73,26 @@ def factorize_embedding_matrix(weight: torch.Tensor, embedding_size: int) -> tup
 
 
 @torch.no_grad()
-def load_factorized_from_embeddings(target: FactorizedBertEmbeddings, source: BertEmbeddings) -> set[str]:
-    """Fill ``target`` from a BERT embedding module; returns the source parameter names it used."""
-    table, projection, bias = factorize_embedding_matrix(source.word_embeddings.weight, target.word_embeddings.embedding_dim)
-    target.word_embeddings.weight.copy_(table)
-    target.embedding_hidden_mapping_in.weight.copy_(projection)
-    target.embedding_hidden_mapping_in.bias.copy_(bias)
-    kept = ["position_embeddings.weight", "token_type_embeddings.weight", "LayerNorm.weight", "LayerNorm.bias"]
+def load_embeddings_from_bert(target: nn.Module, source: BertEmbeddings) -> set[str]:
+    """Fill ``target`` (BERT embeddings, maybe with a factorized word or position table) from a BERT embedding
+    module: factorized tables by SVD, every other tensor copied. Returns the source parameter names it used (all)."""
     source_state = source.state_dict()
-    target.load_state_dict({name: source_state[name] for name in kept}, strict=False)
-    return {"word_embeddings.weight", *kept}
+    factorized = {}  # source name -> (table, projection) it becomes
+    if isinstance(target, FactorizedBertEmbeddings):
+        factorized["word_embeddings.weight"] = (target.word_embeddings, target.embedding_hidden_mapping_in)
+    if isinstance(target.position_embeddings, FactorizedPositionEmbedding):
+        positions = target.position_embeddings
+        factorized["position_embeddings.weight"] = (positions.table, positions.projection)
+    for name, (table, projection) in factorized.items():
+        weight, mapping, bias = factorize_embedding_matrix(source_state[name], table.embedding_dim)
+        table.weight.copy_(weight)
+        projection.weight.copy_(mapping)
+        projection.bias.copy_(bias)
+    copied = {name: tensor for name, tensor in source_state.items() if name not in factorized}
+    missing, unexpected = target.load_state_dict(copied, strict=False)
+    modules = [module for pair in factorized.values() for module in pair]
+    filled = {f"{prefix}.{name}" for prefix, module in target.named_modules() if any(module is m for m in modules)
+              for name, _ in module.named_parameters()}
+    if unexpected or set(missing) - filled:
+        raise RuntimeError(f"embeddings do not match the source: missing {missing}, unexpected {unexpected}")
+    return set(source_state)

@@ -36,7 +36,7 @@ from .configuration_compressed_bert import (
     check_preset,
     source_settings,
 )
-from .factorized_embeddings import FactorizedBertEmbeddings, load_factorized_from_embeddings
+from .factorized_embeddings import FactorizedBertEmbeddings, factorize_position_embeddings, load_embeddings_from_bert
 from .indexed_embedding import index_word_embeddings
 from .low_rank import replace_with_low_rank, resolve_ranks
 from .shared_layers import (
@@ -69,8 +69,8 @@ class CompressedBertPreTrainedModel(BertPreTrainedModel):
 
 
 class CompressedBertModel(CompressedBertPreTrainedModel):
-    """The encoder without a head: embeddings (maybe factorized, maybe with a pruned, indexed word table), shared or
-    plain layers, maybe low-rank."""
+    """The encoder without a head: embeddings (word and position tables maybe factorized, the word table maybe pruned
+    and indexed), shared or plain layers, maybe low-rank."""
 
     _auto_class = "AutoModel"
 
@@ -79,6 +79,8 @@ class CompressedBertModel(CompressedBertPreTrainedModel):
         self.embeddings = FactorizedBertEmbeddings(config) if config.embedding_size else BertEmbeddings(config)
         if config.embedding_rows is not None:  # K rows for the V token ids (vocabulary pruned, tokenizer kept)
             index_word_embeddings(self.embeddings, config.embedding_rows)
+        if config.position_embedding_size:  # P×E position table + E×H projection
+            factorize_position_embeddings(self.embeddings, config.position_embedding_size)
         self.encoder = SharedBertEncoder(config)
         if config.low_rank_ranks:
             replace_with_low_rank(self, config.low_rank_ranks, from_weights=False)
@@ -166,6 +168,7 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         source: nn.Module,
         *,
         embedding_size: int | None = None,
+        position_embedding_size: int | None = None,
         share_mode: str | None = None,
         share_init: str = DEFAULT_SHARE_INIT,
         rank: int | None = None,
@@ -179,11 +182,13 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
 
         Settings left at None take the preset's default (``SharedBert*`` shares attention+FFN, ``FactorizedBert*``
         uses E=128); a preset refuses the settings of another method (combine them with this class).
+        ``position_embedding_size`` factorizes the position table as ``embedding_size`` does the word table.
         ``num_shared_groups`` and ``share_delta_rank`` (relaxed sharing, started by ``share_delta_init``) need a
         sharing type. Every source tensor is copied, decomposed or deliberately dropped; anything else is an error.
         """
         config = cls._config_from_bert(
-            source, embedding_size=embedding_size, share_mode=share_mode, share_init=share_init, rank=rank,
+            source, embedding_size=embedding_size, position_embedding_size=position_embedding_size,
+            share_mode=share_mode, share_init=share_init, rank=rank,
             rank_energy=rank_energy, num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank,
             share_delta_init=share_delta_init)
         source_bert = getattr(source, "bert", source)
@@ -192,12 +197,8 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         source_state = source.state_dict()
         prefix = "bert." if source_bert is not source else ""
         used = set()
-        # Embeddings: copied, or factorized by SVD.
-        if config.embedding_size:
-            used |= {"embeddings." + k for k in load_factorized_from_embeddings(model.bert.embeddings, source_bert.embeddings)}
-        else:
-            model.bert.embeddings.load_state_dict(source_bert.embeddings.state_dict())
-            used |= {"embeddings." + k for k in source_bert.embeddings.state_dict()}
+        # Embeddings: copied, or (word and position tables) factorized by SVD.
+        used |= {"embeddings." + k for k in load_embeddings_from_bert(model.bert.embeddings, source_bert.embeddings)}
         # Encoder layers: copied, averaged into a shared module, or one chosen layer (per group) shared.
         source_layers = list(source_bert.encoder.layer)
         used_layers, dropped_layers = load_shared_from_layers(
@@ -224,7 +225,8 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         return model
 
     @classmethod
-    def _config_from_bert(cls, source: nn.Module, *, embedding_size, share_mode, share_init, rank, rank_energy,
+    def _config_from_bert(cls, source: nn.Module, *, embedding_size, position_embedding_size, share_mode, share_init,
+                          rank, rank_energy,
                           num_shared_groups, share_delta_rank, share_delta_init) -> CompressedBertConfig:
         """The source's config plus the compression settings, checked before any weight is touched."""
         if getattr(getattr(source, "config", None), "model_type", None) != "bert":
@@ -232,7 +234,8 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
                 f"the source model must be a BERT (model_type 'bert'), got {type(source).__name__} "
                 f"with model_type={getattr(getattr(source, 'config', None), 'model_type', None)!r}"
             )
-        check_preset(cls.config_class, dict(embedding_size=embedding_size, share_mode=share_mode, rank=rank,
+        check_preset(cls.config_class, dict(embedding_size=embedding_size, position_embedding_size=position_embedding_size,
+                                            share_mode=share_mode, rank=rank,
                                             rank_energy=rank_energy, num_shared_groups=num_shared_groups,
                                             share_delta_rank=share_delta_rank), owner=f"{cls.__name__}.from_bert")
         if cls.config_class.preset_method == "low_rank" and rank is None and rank_energy is None:
@@ -240,6 +243,8 @@ class CompressedBertForTokenClassification(CompressedBertPreTrainedModel):
         settings = {}
         if embedding_size is not None:
             settings["embedding_size"] = embedding_size
+        if position_embedding_size is not None:
+            settings["position_embedding_size"] = position_embedding_size
         if share_mode is not None:
             settings["share_mode"] = share_mode
         settings.update(num_shared_groups=num_shared_groups, share_delta_rank=share_delta_rank)

@@ -55,6 +55,7 @@ class CompressionSettings:
     """Everything a model type is built with: ``from_bert``'s keywords, and the student's shape."""
 
     embedding_size: int | None = None
+    position_embedding_size: int | None = None
     share_mode: str | None = None
     share_init: str = DEFAULT_SHARE_INIT
     num_shared_groups: int = 1
@@ -69,7 +70,8 @@ class CompressionSettings:
     @property
     def methods(self) -> list[str]:
         """The methods these settings turn on, as the presets name them (``preset_method``)."""
-        on = {"factorized_embeddings": self.embedding_size is not None, "shared_layers": self.share_mode is not None,
+        on = {"factorized_embeddings": self.embedding_size is not None or self.position_embedding_size is not None,
+              "shared_layers": self.share_mode is not None,
               "low_rank": self.rank is not None or self.rank_energy is not None}
         return [method for method, is_on in on.items() if is_on]
 
@@ -77,7 +79,8 @@ class CompressionSettings:
     def model_class(self) -> type[CompressedBertForTokenClassification] | None:
         """The class that holds these methods: one method's preset, the composed class, or None (no compression)."""
         methods = self.methods
-        if len(methods) > 1:
+        if len(methods) > 1 or self.embedding_size is None and self.position_embedding_size is not None:
+            # (factorized positions alone: the factorized preset would also factorize the word table, at E=128)
             return CompressedBertForTokenClassification
         return PRESETS[methods[0]] if methods else None
 

@@ -92,6 +92,8 @@ TINY_MODEL_BUILDERS = {
     # relaxed sharing (per-layer rank-4 corrections, svd start) and layer groups (one shared layer per layer here)
     "relaxed": tiny_compress("shared_ffn", share_init="mean", share_delta_rank=4, share_delta_init="svd"),
     "grouped": tiny_compress("shared_ffn", num_shared_groups=2, share_init="layer:0"),
+    # factorized word and position tables in one model
+    "positions": tiny_compress("factorized", embedding_size=16, position_embedding_size=8),
 }
 
 

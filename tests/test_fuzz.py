@@ -147,7 +147,7 @@ CASES = [
           ("per_device_train_batch_size", "0"), ("gradient_accumulation_steps", "0"), ("max_steps", "-7"),
           ("temperature", "nan"), ("temperature", "0"), ("alpha", "2"), ("alpha", "nan"),
           ("hidden_loss_weight", "nan"), ("hidden_loss_weight", "-1"), ("max_train_seconds", "nan"),
-          ("max_train_seconds", "0"), ("embedding_size", "0"), ("rank", "-4"), ("rank_energy", "1.5"),
+          ("max_train_seconds", "0"), ("embedding_size", "0"), ("position_embedding_size", "-2"), ("rank", "-4"), ("rank_energy", "1.5"),
           ("rank_energy", "0"), ("student_num_layers", "0"), ("student_hidden_size", "-1"),
           ("label_smoothing_factor", "2"), ("max_train_samples", "0"), ("prune_keep_top", "-1"),
       ]],

@@ -32,7 +32,7 @@ from hub_cards.__main__ import main as hub_cards_main
 from hub_cards.card import TEMPLATE
 from test_results import COMMITTED
 from trainers.ner_data import read_conll
-from trainers.results import RunResults
+from trainers.results import CompressionRecord, RunResults
 
 HUB_ID = "stranger-org/tiny-shared-ner"
 FAKE_TOKEN = "hf_not_a_real_token_123"
@@ -487,3 +487,17 @@ def test_a_max_steps_run_shows_its_steps_and_epochs_trained_not_the_ignored_epoc
     assert "num_train_epochs" not in text
     results.arguments["training"]["max_steps"] = -1  # the Trainer's "not set": epochs bound the run
     assert "| `num_train_epochs` | `3.0` |" in str(build_model_card(results))
+
+
+def test_every_compression_method_is_described_in_the_card():
+    """Each method a config can name (``compression_methods``) has its own sentence, not the bare-name fallback."""
+    record = CompressionRecord(
+        methods=["factorized_embeddings", "factorized_positions", "shared_attention_ffn", "layer_groups",
+                 "relaxed_sharing", "low_rank"],
+        embedding_size=32, position_embedding_size=16, share_mode="attention_ffn", share_init="layer:1",
+        num_shared_groups=2, share_delta_rank=8, share_delta_init="zero", rank=96, low_rank_layers=12, mean_rank=96.0)
+    text = str(build_model_card(RunResults(num_parameters=1000, model_type="shared_ffn", compression=record)))
+    assert "**Factorized position embeddings**: the P×H position table becomes P×E and E×H" in text
+    assert "with E = 16." in text and "with E = 32." in text
+    for method in record.methods:
+        assert f"**{method}**" not in text, method

@@ -70,6 +70,11 @@ CASES = {
     "factorized_grouped_shared_ffn": ("shared_ffn", dict(num_shared_groups=2, share_init="layer:0", embedding_size=16)),
     "factorized_relaxed_attention_low_rank": ("shared_attn", dict(
         embedding_size=16, share_init="mean", share_delta_rank=4, share_delta_init="svd", rank=4)),
+    # factorized position tables: alone (the word table stays V×H), with the factorized preset, and in a 10x-style mix
+    "factorized_positions": ("teacher", dict(position_embedding_size=8)),
+    "factorized_words_and_positions": ("factorized", dict(embedding_size=16, position_embedding_size=8)),
+    "factorized_positions_grouped_low_rank": ("shared_ffn", dict(
+        num_shared_groups=2, share_init="layer:0", embedding_size=16, position_embedding_size=4, rank=4)),
 }
 # Vocabulary pruning with unseen="nearest" after the build (export.vocab_pruning): the word table keeps the rows of
 # NER_TEXT's pieces and the special tokens, and the token_index buffer sends every other id to its nearest kept row.
@@ -322,9 +327,35 @@ def test_svd_factorized_embedding_at_e_h_minus_1_is_close():
         torch.testing.assert_close(model(**tiny_inputs()).logits, source(**tiny_inputs()).logits, rtol=0, atol=0.03)
 
 
-def _lossless_source():
-    """A tiny BERT that every method compresses without loss: a rank-8 (plus mean) word table, equal layers."""
+@pytest.mark.parametrize("embedding_size", [None, 8])
+def test_factorized_positions_are_exact_when_the_table_has_that_rank(embedding_size):
+    """A 16-position table factorized at E=15: the centred table has rank 15 at most, so nothing is lost; with
+    the word table factorized too, only the word table's loss remains."""
+    source = _lossless_source(max_position_embeddings=16)
+    model = CompressedBertForTokenClassification.from_bert(source, position_embedding_size=15,
+                                                           embedding_size=embedding_size).eval()
+    positions = model.bert.embeddings.position_embeddings
+    assert (positions.table.weight.shape, positions.projection.weight.shape) == ((16, 15), (32, 15))
+    assert model.config.compression_methods == ["factorized_embeddings"] * bool(embedding_size) + ["factorized_positions"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(**tiny_inputs()).logits, source(**tiny_inputs()).logits, rtol=1e-4, atol=1e-5)
+    assert sum(p.numel() for p in positions.parameters()) == 16 * 15 + 15 * 32 + 32  # table, projection, bias
+
+
+def test_factorized_positions_keep_the_svd_error_of_the_position_table():
+    """At a rank below the table's, the start is the best rank-E approximation of the centred table (Eckart-Young)."""
     source = make_tiny_bert()
+    weight = source.bert.embeddings.position_embeddings.weight.detach()  # (512, 32)
+    model = CompressedBertForTokenClassification.from_bert(source, position_embedding_size=8)
+    positions = model.bert.embeddings.position_embeddings
+    approx = positions.projection(positions.table.weight).detach()  # (512, 32)
+    dropped = torch.linalg.svdvals(weight - weight.mean(0))[8:]
+    torch.testing.assert_close((approx - weight).norm(), dropped.norm(), rtol=1e-4, atol=1e-6)
+
+
+def _lossless_source(**overrides):
+    """A tiny BERT that every method compresses without loss: a rank-8 (plus mean) word table, equal layers."""
+    source = make_tiny_bert(**overrides)
     generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
         vocab, hidden = source.config.vocab_size, source.config.hidden_size
@@ -476,6 +507,10 @@ def _distilbert():
     (FactorizedBertForTokenClassification, dict(embedding_size=32), None, "embedding_size=32"),
     (FactorizedBertForTokenClassification, dict(embedding_size=48), None, "embedding_size=48"),
     (FactorizedBertForTokenClassification, dict(), None, "embedding_size=128"),  # the preset's E, above H=32
+    (CompressedBertForTokenClassification, dict(position_embedding_size=32), None, "position_embedding_size=32"),
+    (CompressedBertForTokenClassification, dict(position_embedding_size=0), None, "position_embedding_size=0"),
+    (CompressedBertForTokenClassification, dict(position_embedding_size=20), lambda: make_tiny_bert(
+        max_position_embeddings=16), "position_embedding_size=20"),  # below H=32 but above the 16 positions
     (SharedBertForTokenClassification, dict(share_mode="ffn"), None, "share_mode='ffn'"),
     (SharedBertForTokenClassification, dict(share_init="layer:5"), None, "share_init='layer:5'"),
     (SharedBertForTokenClassification, dict(share_init="median"), None, "share_init='median'"),
@@ -536,6 +571,7 @@ def test_a_preset_refuses_the_settings_of_another_method(model_class, settings, 
     (lambda: modeling.SharedBertConfig(low_rank_ranks={"encoder.layer.0.output.dense": 4}), "low_rank_ranks="),
     (lambda: modeling.LowRankBertConfig(share_mode="attention_ffn"), "share_mode='attention_ffn'"),
     (lambda: modeling.LowRankBertConfig(embedding_size=64), "embedding_size=64"),
+    (lambda: modeling.SharedBertConfig(position_embedding_size=16), "position_embedding_size=16"),
 ])
 def test_a_preset_config_refuses_the_settings_of_another_method(make, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -559,6 +595,9 @@ SAVED_MODEL_TYPE = {  # one method: its preset's model_type; several: compressed
     "factorized_shared_attention_energy": "compressed_bert", "factorized_grouped_shared_ffn": "compressed_bert",
     "factorized_relaxed_attention_low_rank": "compressed_bert",
     "teacher_vocab_nearest": "compressed_bert", "factorized_vocab_nearest": "factorized_bert",
+    # positions alone: not the factorized preset, whose word table would be factorized at E=128 by default
+    "factorized_positions": "compressed_bert", "factorized_words_and_positions": "factorized_bert",
+    "factorized_positions_grouped_low_rank": "compressed_bert",
 }
 
 

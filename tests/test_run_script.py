@@ -185,6 +185,8 @@ def bad_inputs(tmp_path_factory):
                                 ["--share_delta_rank -1", "between 0 and"]),
         "groups_do_not_divide": (files() + ["--model_type", "shared_attn", "--num_shared_groups", "3"],
                                  ["--num_shared_groups=3 must divide num_hidden_layers=2"]),
+        "positions_too_wide": (files() + ["--model_type", "shared_ffn", "--position_embedding_size", "32"],
+                               ["--position_embedding_size=32", "hidden_size-1 (hidden_size=32)"]),
         "groups_without_sharing": (files() + ["--num_shared_groups", "2"], ["--num_shared_groups 2 needs a sharing"]),
         "delta_init_unknown": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "4",
                                           "--share_delta_init", "lora"], ["--share_delta_init", "lora"]),

@@ -152,7 +152,7 @@ def check_numbers(compression_args, data_args, training_args) -> None:
     check_finite("alpha", getattr(t, "alpha", None), 0, 1)
     check_finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)
     c = compression_args
-    for name in ("embedding_size", "rank", "student_hidden_size"):
+    for name in ("embedding_size", "position_embedding_size", "rank", "student_hidden_size"):
         check_finite(name, getattr(c, name), 1)
     check_finite("student_num_layers", c.student_num_layers, 1)
     check_finite("rank_energy", c.rank_energy, 0, 1, low_open=True)

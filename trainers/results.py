@@ -69,6 +69,7 @@ class CompressionRecord:
 
     methods: list[str] = field(default_factory=list)  # the config's compression_methods, e.g. ["low_rank"]
     embedding_size: int | None = None
+    position_embedding_size: int | None = None
     share_mode: str | None = None  # "attention" or "attention_ffn"
     share_init: str | None = None
     num_shared_groups: int | None = None
@@ -88,6 +89,7 @@ class CompressionRecord:
         """The settings of a built model: its config, plus the low-rank rule as the flags gave it."""
         settings = cls(methods=list(getattr(config, "compression_methods", [])))
         settings.embedding_size = getattr(config, "embedding_size", None) or None
+        settings.position_embedding_size = getattr(config, "position_embedding_size", None) or None
         if getattr(config, "share_mode", None):
             for name in ("share_mode", "share_init", "num_shared_groups", "share_delta_rank", "share_delta_init"):
                 setattr(settings, name, getattr(config, name))

@@ -6,9 +6,10 @@
 #
 # What it runs, in this order:
 #   1. the teacher (all-MiniLM-L6-v2 fine-tuned TEACHER_EPOCHS on CoNLL-2003), alone;
-#   2. at once: teacher_pruned (the teacher with the training split's pieces only: the students' vocabulary; its
-#      F1 is the pruning cost), both teachers' predictions on the Reuters text, cached for every transfer row, and
-#      with REUTERS_PRUNE=1 the cost of pruning to train + Reuters pieces (reuters_vocab/);
+#   2. at once: when a chosen row starts from it, teacher_pruned (the teacher with the training split's pieces only:
+#      the students' vocabulary; its F1 is the pruning cost), the predictions on the Reuters text of the teacher (and
+#      of teacher_pruned), cached for every transfer row, and with REUTERS_PRUNE=1 the cost of pruning to train +
+#      Reuters pieces (reuters_vocab/);
 #   3. every row at once (ROWS: the transfer rows beside their no-transfer baselines, same labelled epochs), each
 #      with the same --max_train_seconds cap, computed from what is left; with SWEEP_POINTS, the 2,000-sentence
 #      sharing sweep beside them, stopped at the deadline;
@@ -17,8 +18,10 @@
 # chose (best_shared_relaxed at 5x, best10_shared_g at 10x), the shared row (best_full_vocab) and run 1's chosen 5x
 # row (best_low_rank), each with and without the transfer set, and the 10x row at --transfer_ratio 2: run 3,
 # results/gpu_h100/run3 (DEADLINE=545; caches ready at 199 s, the nine rows done by 582 s, none at the cap).
-# The default rows now are the next run's: the 10x row as run 3 chose it, beside the same student built from the
-# full teacher with its own table pruned (--prune_student_vocab, nearest), with and without the transfer set.
+# The default rows now are the next run's, all 10x students built from the full teacher with their own table pruned
+# (--prune_student_vocab, nearest), so no pruned teacher is made: best10_shared_nv at run 3's lr 2e-4 and at the lr
+# the CPU chose (1e-3, results/cpu_transfer/lr_10x.md), and best10_shared_pos_hlr (positions factorized at 16, rank
+# 120), each with and without the transfer set at ratio 2.
 # There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
 # Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),
 # ROWS, SWEEP_POINTS (none), SWEEP_PARALLEL (4), SWEEP_EPOCHS (6). SMOKE=1: a CPU dry run with $DATA and $COMMON set
@@ -57,6 +60,9 @@ elapsed "teacher done"
 
 # 2. The students' pruned teacher (train pieces only: with the Reuters pieces too the 5x and 10x rows would fall
 # below 5x and 10x), and the Reuters predictions of both teachers, before any row starts.
+ROWS=${ROWS:-best10_shared_nv,best10_shared_nv_tr2,best10_shared_nv_hlr,best10_shared_nv_hlr_tr2,best10_shared_pos_hlr,best10_shared_pos_hlr_tr2}
+needs_pruned=$(python3 -c "import sys; from benchmarks.compare_rows import PRUNED, ROWS
+print(int(any(row.source == PRUNED and row.name in sys.argv[1].split(',') for row in ROWS)))" "$ROWS")
 python3 -m trainers.transfer --teacher "$WORK/teacher" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher.log" 2>&1 &
 cache=$!
 others=()
@@ -66,11 +72,13 @@ if [ -n "${REUTERS_PRUNE:-}" ]; then
         > "$WORK/logs/reuters_vocab.log" 2>&1 &
     others+=($!)
 fi
-python3 benchmarks/compare.py --output_dir "$WORK" $DATA --rows teacher_pruned --extra "$COMMON" | grep "^| teacher"
-python3 -m trainers.transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher_vocab.log" 2>&1
+if [ "$needs_pruned" = 1 ]; then
+    python3 benchmarks/compare.py --output_dir "$WORK" $DATA --rows teacher_pruned --extra "$COMMON" | grep "^| teacher"
+    python3 -m trainers.transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher_vocab.log" 2>&1
+fi
 wait $cache
 tail -qn 1 "$WORK"/logs/cache_*.log
-elapsed "pruned teacher and transfer caches ready"
+elapsed "transfer caches (and the pruned teacher, when a row needs it) ready"
 
 # 3. Every row at once, one training cap: what is left, less evaluation and saving (MARGIN_S).
 cap=$(( $(left) - ${MARGIN_S:-75} ))
@@ -87,7 +95,7 @@ if [ -n "${SWEEP_POINTS:-}" ]; then
 fi
 python3 benchmarks/compare.py --output_dir "$WORK" $DATA $TR --epochs "${EPOCHS:-4}" --learning_rate 2e-4 \
     --parallel "${PARALLEL:-16}" --extra "$COMMON --max_train_seconds $cap" \
-    --rows "${ROWS:-best10_shared_g,best10_shared_g_tr2,best10_shared_nv,best10_shared_nv_tr,best10_shared_nv_tr2}" \
+    --rows "$ROWS" \
     > "$WORK/logs/compare.log" 2>&1
 elapsed "rows done"
 [ ${#others[@]} -eq 0 ] || wait "${others[@]}"  # (a bare wait would wait for the snapshots too) the sweep (stopped at the deadline) and the Reuters pruning, when asked for
@@ -101,7 +109,7 @@ if [ -n "${SWEEP_POINTS:-}" ]; then
     python3 benchmarks/sweep_sharing.py --output_dir "$WORK/sweep" --table_only 2>&1 | tail -20
     cp "$WORK"/sweep/sweep.png "$OUT"/ 2>/dev/null
 fi
-for row in best_low_rank best_full_vocab best10_shared_g best10_shared_nv; do
+for row in best_low_rank best_full_vocab best10_shared_g best10_shared_nv best10_shared_nv_hlr; do
     [ -f "$WORK/$row/results.json" ] || continue
     timeout 45 python3 run_ner_predict.py --model "$WORK/$row" --input "${TEST_FILE:-/tmp/data/test.txt}" \
         --format conll --output "$WORK/$row/predict_test.conll" --device "${PREDICT_DEVICE:-cuda}" 2>&1 | tail -3

@@ -4,6 +4,7 @@ measurement on a tiny config."""
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 from conftest import DEMO_DIR, REPO, make_tiny_bert, tiny_bert_config
 
-from benchmarks import compare, speed
+from benchmarks import compare, compare_rows, speed
 
 # The tiny BERT (hidden 32, 2 layers) cannot take the recipe's E=128, rank 64 or a 3-layer student.
 TINY_ROW_ARGS = {
@@ -49,6 +50,7 @@ def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
         "factorized_kd", "shared_attn_kd", "shared_ffn_kd", "low_rank_kd", "student",
         "teacher_pruned", "best", "best_low_rank", "best_full_vocab", "best10_shared", "best10_low_rank",
         "best_int8_20x", "best10_shared_g", "best_shared_relaxed", "shared_e64_kd", "best10_shared_nv",
+        "best10_shared_nv_hlr", "best10_shared_pos_hlr",
     ]
     for row, command in planned:
         model_args, compression_args, data_args, training_args, *_ = run_ner_compress.parse_args(command)
@@ -264,3 +266,12 @@ def test_prune_curve_scores_each_keep_top_against_the_unpruned_model(tmp_path, c
             prune_curve.parse_args(["--model_dir", str(tmp_path / "model"), "--train_file", data[0],
                                     "--validation_file", data[1], flag, value])
         assert message in capsys.readouterr().err
+
+
+def test_gpu_transfer_default_rows_are_rows_of_the_comparison():
+    """The device script's default ROWS name rows of compare_rows (a typo would cost a GPU run)."""
+    script = (REPO / "benchmarks" / "gpu_transfer.sh").read_text()
+    defaults = re.search(r"^ROWS=\$\{ROWS:-([^}]*)\}$", script, re.MULTILINE)
+    assert defaults, "gpu_transfer.sh sets no default ROWS"
+    names = defaults.group(1).split(",")
+    assert names and set(names) <= set(compare_rows.ROW_NAMES), set(names) - set(compare_rows.ROW_NAMES)

@@ -93,6 +93,21 @@ def test_max_steps_trains_even_with_zero_epochs(tiny_bert_dir, tmp_path):
     assert (output_dir / "checkpoint-1").is_dir()
 
 
+@pytest.mark.parametrize("strategy", ["epoch", "steps"])
+def test_a_run_cut_by_its_time_budget_evaluates_and_keeps_the_step_it_stopped_at(tiny_bert_dir, tmp_path, strategy):
+    """--max_train_seconds stops at the first step here (2 steps an epoch, 3 epochs); that step is evaluated once and
+    saved, so load_best_model_at_end chooses among the model trained up to the budget too, with either strategy."""
+    output_dir = tmp_path / strategy
+    results = run_ner_compress.main(demo_args(
+        tiny_bert_dir, output_dir, "--model_type", "shared_ffn", "--num_train_epochs", "3", "--max_train_seconds",
+        "1e-9", "--eval_strategy", strategy, "--save_strategy", strategy, "--eval_steps", "100", "--save_steps", "100",
+        "--load_best_model_at_end", "True", "--metric_for_best_model", "f1"))
+    assert results["stopped_at_time_budget"] and results["epochs_trained"] == 0.5
+    state = json.loads((output_dir / "checkpoint-1" / "trainer_state.json").read_text())
+    assert [entry["step"] for entry in state["log_history"] if "eval_f1" in entry] == [1]
+    assert state["best_model_checkpoint"].endswith("checkpoint-1")
+
+
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
 def test_single_config_file_argument(tiny_bert_dir, tmp_path, suffix):
     output_dir = tmp_path / "from_config"

@@ -13,8 +13,10 @@ logger = logging.getLogger(__name__)
 class DeadlineCallback(TrainerCallback):
     """Ask the Trainer to stop once ``max_train_seconds`` have passed since training began.
 
-    Training then ends as after its last step: with ``load_best_model_at_end`` the best evaluated checkpoint so
-    far is loaded, and the run's ``results.json`` records how many epochs were actually trained.
+    Training then ends as after its last step. The step it stops at is evaluated and saved too (when the run
+    evaluates and saves at all, by epoch or by steps), so that with ``load_best_model_at_end`` the model trained up to the budget is one of
+    the candidates, not only the checkpoints of the epochs that finished before it. The run's ``results.json``
+    records how many epochs were actually trained.
     """
 
     def __init__(self, max_train_seconds: float):
@@ -34,4 +36,7 @@ class DeadlineCallback(TrainerCallback):
                                state.epoch or 0.0)
             self.stopped_early = True
             control.should_training_stop = True
+            # (with the "epoch" strategies the Trainer already evaluates and saves the cut epoch's end)
+            control.should_evaluate = control.should_evaluate or args.eval_strategy == "steps"
+            control.should_save = control.should_save or args.save_strategy == "steps"
         return control

@@ -403,7 +403,7 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
             assert transfer_args.transfer_file == [str(transfer_file)] and transfer_args.max_transfer_samples == 100
         # a student pruning its own table keeps the training split's pieces only (the transfer text's would cost
         # the 10x ratio), as gpu_transfer.sh's pruned teacher does
-        assert compression_args.prune_student_vocab == name.startswith("best10_shared_nv"), name
+        assert compression_args.prune_student_vocab == name.startswith(("best10_shared_nv", "best10_shared_pos")), name
         assert post.prune_extra_texts is None, name
         run_ner_compress.check_pruning(model_args, compression_args, post)
     with pytest.raises(SystemExit):

@@ -77,22 +77,21 @@ def load_embeddings_from_bert(target: nn.Module, source: BertEmbeddings) -> set[
     """Fill ``target`` (BERT embeddings, maybe with a factorized word or position table) from a BERT embedding
     module: factorized tables by SVD, every other tensor copied. Returns the source parameter names it used (all)."""
     source_state = source.state_dict()
-    factorized = {}  # source name -> (table, projection) it becomes
+    factorized = {}  # source name -> the (table, projection) modules of target it becomes, by name
     if isinstance(target, FactorizedBertEmbeddings):
-        factorized["word_embeddings.weight"] = (target.word_embeddings, target.embedding_hidden_mapping_in)
+        factorized["word_embeddings.weight"] = ("word_embeddings", "embedding_hidden_mapping_in")
     if isinstance(target.position_embeddings, FactorizedPositionEmbedding):
-        positions = target.position_embeddings
-        factorized["position_embeddings.weight"] = (positions.table, positions.projection)
-    for name, (table, projection) in factorized.items():
+        factorized["position_embeddings.weight"] = ("position_embeddings.table", "position_embeddings.projection")
+    for name, (table_name, projection_name) in factorized.items():
+        table, projection = target.get_submodule(table_name), target.get_submodule(projection_name)
         weight, mapping, bias = factorize_embedding_matrix(source_state[name], table.embedding_dim)
         table.weight.copy_(weight)
         projection.weight.copy_(mapping)
         projection.bias.copy_(bias)
     copied = {name: tensor for name, tensor in source_state.items() if name not in factorized}
     missing, unexpected = target.load_state_dict(copied, strict=False)
-    modules = [module for pair in factorized.values() for module in pair]
-    filled = {f"{prefix}.{name}" for prefix, module in target.named_modules() if any(module is m for m in modules)
-              for name, _ in module.named_parameters()}
+    filled = {f"{module}.{key}" for pair in factorized.values() for module in pair
+              for key in target.get_submodule(module).state_dict()}
     if unexpected or set(missing) - filled:
         raise RuntimeError(f"embeddings do not match the source: missing {missing}, unexpected {unexpected}")
     return set(source_state)

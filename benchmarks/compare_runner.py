@@ -33,7 +33,7 @@ def fill_transfer_cache(args: argparse.Namespace, rows: list[Row], env: dict) ->
     for source in dict.fromkeys(row.source for row in rows if row.transfer):
         log_path = output_dir / "logs" / f"transfer_cache_{source}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "trainers.transfer", "--teacher", str(output_dir / source),
+        command = [sys.executable, "-m", "trainers.cache_transfer", "--teacher", str(output_dir / source),
                    "--max_seq_length", str(max_seq_length), *transfer_flags(args)]
         logger.info("teacher predictions of %s on the transfer set (log: %s)", source, log_path)
         with open(log_path, "w") as log:

@@ -35,7 +35,7 @@ exec > >(tee -a "$OUT/log.txt") 2>&1
 elapsed() { echo "== $1 at $(( $(date +%s) - start )) s"; }
 left() { echo $(( ${DEADLINE:-520} - ($(date +%s) - start) )); }
 if [ -z "${SMOKE:-}" ]; then source benchmarks/gpu_setup.sh; fi
-python3 -c "import run_ner_compress, benchmarks.compare, trainers.transfer" || { echo "imports fail"; exit 1; }
+python3 -c "import run_ner_compress, benchmarks.compare, trainers.cache_transfer" || { echo "imports fail"; exit 1; }
 elapsed "setup done"
 
 snapshot() {  # what has finished so far, into $OUT (at most 8 files come back from the device)
@@ -63,7 +63,7 @@ elapsed "teacher done"
 ROWS=${ROWS:-best10_shared_nv,best10_shared_nv_tr2,best10_shared_nv_hlr,best10_shared_nv_hlr_tr2,best10_shared_pos_hlr,best10_shared_pos_hlr_tr2}
 needs_pruned=$(python3 -c "import sys; from benchmarks.compare_rows import PRUNED, ROWS
 print(int(any(row.source == PRUNED and row.name in sys.argv[1].split(',') for row in ROWS)))" "$ROWS")
-python3 -m trainers.transfer --teacher "$WORK/teacher" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher.log" 2>&1 &
+python3 -m trainers.cache_transfer --teacher "$WORK/teacher" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher.log" 2>&1 &
 cache=$!
 others=()
 if [ -n "${REUTERS_PRUNE:-}" ]; then
@@ -74,7 +74,7 @@ if [ -n "${REUTERS_PRUNE:-}" ]; then
 fi
 if [ "$needs_pruned" = 1 ]; then
     python3 benchmarks/compare.py --output_dir "$WORK" $DATA --rows teacher_pruned --extra "$COMMON" | grep "^| teacher"
-    python3 -m trainers.transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher_vocab.log" 2>&1
+    python3 -m trainers.cache_transfer --teacher "$WORK/teacher_vocab" $TR --max_seq_length 256 > "$WORK/logs/cache_teacher_vocab.log" 2>&1
 fi
 wait $cache
 tail -qn 1 "$WORK"/logs/cache_*.log

@@ -13,11 +13,14 @@ import json
 import logging
 import math
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, make_tiny_bert, make_tiny_tokenizer
+from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert, make_tiny_tokenizer
+from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 import run_ner_compress
 from trainers import DistillationArguments, DistillationTrainer, masked_kl
@@ -367,6 +370,40 @@ def test_transfer_file_without_a_teacher_exits_2_naming_the_flag(tiny_bert_dir, 
     line = run_cli(script_args(tiny_bert_dir, tmp_path / "out", "--transfer_file", str(transfer_file)),
                    monkeypatch, capsys)
     assert "--transfer_file needs --teacher_name_or_path" in line
+
+
+def run_cache_command(*argv) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "trainers.cache_transfer", *map(str, argv)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cache_command_fills_the_cache_a_run_reads_and_names_a_bad_file(tiny_bert_dir, tmp_path, transfer_file,
+                                                                       monkeypatch):
+    cache = tmp_path / "cache"
+    done = run_cache_command("--teacher", tiny_bert_dir, "--transfer_file", transfer_file, "--max_seq_length", 64,
+                             "--transfer_cache_dir", cache)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" not in done.stderr  # python -m on a module the package had already imported warned
+    path = done.stdout.strip().splitlines()[-1].split(": ")[0]
+    assert Path(path).parent == cache and Path(path).is_file()
+
+    import trainers.transfer as transfer_module
+
+    def no_teacher_run(*args, **kwargs):
+        raise AssertionError("the cache filled by the command was not reused")
+
+    monkeypatch.setattr(transfer_module, "compute_word_logits", no_teacher_run)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    teacher = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir)
+    sentences = read_transfer_sentences([str(transfer_file)], tokenizer)
+    assert load_or_build_targets(teacher, tokenizer, sentences, [str(transfer_file)], 64, None, str(cache)).path == path
+
+    missing = tmp_path / "nowhere.txt"
+    failed = run_cache_command("--teacher", tiny_bert_dir, "--transfer_file", missing, "--transfer_cache_dir", cache)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines() == [failed.stderr.strip().splitlines()[-1]]
+    assert failed.stderr.startswith("trainers.cache_transfer: error:") and str(missing) in failed.stderr
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -19,26 +19,23 @@ tokenizer and each word's teacher logits go to the student's first subword of th
 ```
 
 Fill the cache once from the command line (before several runs share it):
-``python -m trainers.transfer --teacher DIR --transfer_file F [F ...] --max_seq_length 256``.
+``python -m trainers.cache_transfer --teacher DIR --transfer_file F [F ...] --max_seq_length 256``.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import logging
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import (
-    AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
     TrainerCallback,
@@ -523,41 +520,3 @@ def prepare_transfer(transfer_args: TransferArguments, teacher, teacher_path: st
     }
     collator = TransferCollator(tokenizer, pad_to_multiple_of=8, num_labels=teacher.config.num_labels)
     return TransferSetup(dataset, collator, TransferEpochCallback(dataset), info)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line: fill the cache once
-
-
-def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description="Compute and cache a teacher's word-level predictions on a "
-                                                 "transfer set (what run_ner_compress.py --transfer_file reads).")
-    parser.add_argument("--teacher", required=True, help="The fine-tuned NER teacher folder.")
-    parser.add_argument("--transfer_file", nargs="+", required=True)
-    parser.add_argument("--max_seq_length", type=int, default=256)
-    parser.add_argument("--max_transfer_samples", type=int)
-    parser.add_argument("--transfer_cache_dir")
-    parser.add_argument("--batch_size", type=int, default=64)
-    args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    TransferArguments(transfer_file=args.transfer_file, max_transfer_samples=args.max_transfer_samples)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-        teacher = AutoModelForTokenClassification.from_pretrained(args.teacher)
-    except OSError as err:
-        raise OSError(f"--teacher {args.teacher}: cannot load a model and tokenizer ({err})") from None
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    teacher.to(device)
-    sentences = read_transfer_sentences(args.transfer_file, tokenizer, args.max_transfer_samples)
-    targets = load_or_build_targets(teacher, tokenizer, sentences, args.transfer_file, args.max_seq_length,
-                                    args.max_transfer_samples, args.transfer_cache_dir, args.batch_size, device)
-    print(f"{targets.path}: {len(sentences)} sentences, {targets.logits.shape[0]} words")
-    return targets.path
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as err:
-        print(f"trainers.transfer: error: {err}", file=sys.stderr)
-        sys.exit(2)

@@ -50,7 +50,7 @@ def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
         "factorized_kd", "shared_attn_kd", "shared_ffn_kd", "low_rank_kd", "student",
         "teacher_pruned", "best", "best_low_rank", "best_full_vocab", "best10_shared", "best10_low_rank",
         "best_int8_20x", "best10_shared_g", "best_shared_relaxed", "shared_e64_kd", "best10_shared_nv",
-        "best10_shared_nv_hlr", "best10_shared_pos_hlr",
+        "best10_shared_nv_hlr", "best10_shared_pos_hlr", "best10_shared_pos_hlr_7ep",
     ]
     for row, command in planned:
         model_args, compression_args, data_args, training_args, *_ = run_ner_compress.parse_args(command)

@@ -19,6 +19,7 @@ from .transfer import TransferArguments, load_or_build_targets, read_transfer_se
 
 
 def main(argv: list[str] | None = None) -> str:
+    """Fill the cache for these flags (or find it filled and checked) and return its path."""
     parser = argparse.ArgumentParser(description="Compute and cache a teacher's word-level predictions on a "
                                                  "transfer set (what run_ner_compress.py --transfer_file reads).")
     parser.add_argument("--teacher", required=True, help="The fine-tuned NER teacher folder.")

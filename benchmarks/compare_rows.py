@@ -103,21 +103,22 @@ ROWS = (
 # on rank 120 instead of 96 (2.21M, 10.2x).
 COMBO10 = "--hidden_loss_weight 1.0 --learning_rate 1e-3"
 NV10 = "--model_type shared_ffn --num_shared_groups 2 --embedding_size 32 --prune_student_vocab"
+POS10 = f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10}"  # best10_shared_pos_hlr and its variants
 ROWS += (
     Row("best10_shared_nv_hlr", f"{NV10} --rank 96 {COMBO10}", True, "best10_shared_nv at lr 1e-3"),
-    Row("best10_shared_pos_hlr", f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10}", True,
+    Row("best10_shared_pos_hlr", POS10, True,
         "full teacher, student table pruned (nearest), E=32, positions factorized at 16, two shared rank-120 layers "
         "(3 layers each), KD + hidden MSE, lr 1e-3"),
     Row("best10_shared_nv_hlr_tr2", f"{NV10} --rank 96 {COMBO10} --transfer_ratio 2", True,
         "best10_shared_nv_hlr + transfer set, 2 transfer sentences per labelled one", transfer=True),
-    Row("best10_shared_pos_hlr_tr2", f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10} --transfer_ratio 2",
-        True, "best10_shared_pos_hlr + transfer set, 2 transfer sentences per labelled one", transfer=True),
+    Row("best10_shared_pos_hlr_tr2", f"{POS10} --transfer_ratio 2", True,
+        "best10_shared_pos_hlr + transfer set, 2 transfer sentences per labelled one", transfer=True),
     # The same student on the CPU: the transfer set at ratio 1, and against it, without transfer text, a labelled
     # schedule of about the same wall time (7 epochs against 4 + 4 epochs' worth of cached-target transfer batches).
-    Row("best10_shared_pos_hlr_tr", f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10} --transfer_ratio 1",
-        True, "best10_shared_pos_hlr + transfer set, 1 transfer sentence per labelled one", transfer=True),
-    Row("best10_shared_pos_hlr_7ep", f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10} --num_train_epochs 7",
-        True, "best10_shared_pos_hlr trained 7 labelled epochs instead of 4"),
+    Row("best10_shared_pos_hlr_tr", f"{POS10} --transfer_ratio 1", True,
+        "best10_shared_pos_hlr + transfer set, 1 transfer sentence per labelled one", transfer=True),
+    Row("best10_shared_pos_hlr_7ep", f"{POS10} --num_train_epochs 7", True,
+        "best10_shared_pos_hlr trained 7 labelled epochs instead of 4"),
 )
 ROW_NAMES = tuple(row.name for row in ROWS)
 DISTILLATION_FLAGS = "--temperature 2.0 --alpha 0.5"

@@ -58,8 +58,9 @@ python3 benchmarks/compare.py --output_dir "$WORK" --model_name_or_path "${BASE_
 elapsed "teacher done"
 [ -f "$WORK/teacher/results.json" ] || { echo "no teacher"; snapshot; exit 1; }
 
-# 2. The students' pruned teacher (train pieces only: with the Reuters pieces too the 5x and 10x rows would fall
-# below 5x and 10x), and the Reuters predictions of both teachers, before any row starts.
+# 2. The Reuters predictions of the teacher and, when a chosen row starts from it, the students' pruned teacher
+# (train pieces only: with the Reuters pieces too the 5x and 10x rows would fall below 5x and 10x) and its
+# predictions, before any row starts.
 ROWS=${ROWS:-best10_shared_nv,best10_shared_nv_tr2,best10_shared_nv_hlr,best10_shared_nv_hlr_tr2,best10_shared_pos_hlr,best10_shared_pos_hlr_tr2}
 needs_pruned=$(python3 -c "import sys; from benchmarks.compare_rows import PRUNED, ROWS
 print(int(any(row.source == PRUNED and row.name in sys.argv[1].split(',') for row in ROWS)))" "$ROWS")

@@ -14,9 +14,9 @@ class DeadlineCallback(TrainerCallback):
     """Ask the Trainer to stop once ``max_train_seconds`` have passed since training began.
 
     Training then ends as after its last step. The step it stops at is evaluated and saved too (when the run
-    evaluates and saves at all, by epoch or by steps), so that with ``load_best_model_at_end`` the model trained up to the budget is one of
-    the candidates, not only the checkpoints of the epochs that finished before it. The run's ``results.json``
-    records how many epochs were actually trained.
+    evaluates and saves at all, by epoch or by steps), so that with ``load_best_model_at_end`` the model trained up
+    to the budget is one of the candidates, not only the checkpoints of the epochs that finished before it. The
+    run's ``results.json`` records how many epochs were actually trained.
     """
 
     def __init__(self, max_train_seconds: float):

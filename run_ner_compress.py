@@ -3,11 +3,14 @@
 
     accelerate launch run_ner_compress.py --model_type shared_ffn          # Hub defaults: bert-base-cased, CoNLL-2003
     python run_ner_compress.py --quickstart --model_type shared_ffn         # no Hub: bundled MiniLM and demo sample
+    python run_ner_compress.py --recipe 10x ...   /   --target_ratio 8 ...  # a measured recipe / a planned budget
     python run_ner_compress.py config.json                                  # every flag from a .json or .yaml file
 
-Model types (one table, ``modeling/recipes.py``): teacher, factorized, shared_attn, shared_ffn, low_rank, student.
-Compression flags combine (``--model_type shared_ffn --embedding_size 64`` is one model with both).
-``--teacher_name_or_path`` turns on distillation for any type. The output directory gets the model (safetensors),
+Model types (one table, ``modeling/recipes.py``): finetune (alias teacher), factorized, shared_attn, shared_ffn,
+low_rank, student. Compression flags combine (``--model_type shared_ffn --embedding_size 64`` is one model with
+both). ``--model_type shared_ffn`` alone is the 5x recipe. Every compressed type distils: from
+``--teacher_name_or_path``, else from ``--model_name_or_path`` when it holds a fine-tuned NER head, else from a
+teacher fine-tuned first into ``<output_dir>/teacher`` (``--no_distill`` turns this off). The output directory gets the model (safetensors),
 tokenizer, ``results.json`` and a model card; the model files and ``results.json`` appear only once the run has
 finished.
 """
@@ -40,7 +43,8 @@ from export.evaluate_variants import QUANTIZE_CHOICES, VariantSettings, run_post
 from export.vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES, corpus_vocabulary, prune_vocabulary
 from export.quickstart import print_quickstart_summary
 from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, write_model_card
-from modeling import count_unique_parameters, load_bert, minilm_path, model_labels, recipes
+from modeling import (count_unique_parameters, load_bert, minilm_path, model_labels, planner, recipes,
+                      token_classification_labels)
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
 from run_ner_cli import run_cli
 from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
@@ -62,10 +66,31 @@ DEFAULT_DATASET = "lhoestq/conll2003"  # CoNLL-2003 as parquet: loads without a 
 @dataclass
 class ModelArguments:
     model_type: str = field(
-        default="teacher",
+        default="finetune",
         metadata={"help": "What to train: " + "; ".join(f"{name}: {recipe.summary}" for name, recipe in
-                                                        recipes.RECIPES.items()) + ".",
-                  "choices": recipes.MODEL_TYPES},
+                                                        recipes.RECIPES.items()) + " ('teacher' is finetune).",
+                  "choices": recipes.MODEL_TYPES + tuple(recipes.MODEL_TYPE_ALIASES)},
+    )
+    recipe: str | None = field(
+        default=None,
+        metadata={"help": "A measured recipe: " + "; ".join(f"{name}: {r.description} ({r.measured})" for name, r in
+                                                           recipes.NAMED_RECIPES.items())
+                          + ". Flags given explicitly override its settings.",
+                  "choices": tuple(recipes.NAMED_RECIPES)},
+    )
+    target_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Plan the compression for this source so that it has at least R times fewer unique "
+                          "parameters (sizes, groups, rank, vocabulary pruning and learning rate; printed before "
+                          "training). Refused with the flags it plans."},
+    )
+    target_params: int | None = field(
+        default=None, metadata={"help": "As --target_ratio, with the budget as a count of unique parameters."}
+    )
+    no_distill: bool = field(
+        default=False,
+        metadata={"help": "Train the compressed model on the labels alone: no default teacher (the source's own "
+                          "fine-tuned head, or one fine-tuned first)."},
     )
     model_name_or_path: str = field(
         default="bert-base-cased",
@@ -250,6 +275,9 @@ class RunArguments:
     post: PostTrainingArguments
     transfer: TransferArguments
     argv: list[str]
+    given: frozenset = frozenset()  # the flags given explicitly (on the command line or in the config file)
+    recipe_set: dict = field(default_factory=dict)  # flag -> value that a recipe or plan set (not given)
+    plan: planner.Plan | None = None  # --target_ratio / --target_params: the planned settings
 
 
 def parse_args(argv: list[str] | None = None):
@@ -279,6 +307,15 @@ def parse_args(argv: list[str] | None = None):
         except (AttributeError, TypeError):  # the parsers call .keys() on whatever the file holds
             raise ValueError(f"{argv[0]}: the file must hold one mapping of flag names to values") from None
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def given_flags(argv: list[str]) -> frozenset:
+    """The flags given explicitly, by name: on the command line, or the keys of a single .json/.yaml file (which
+    ``parse_args`` has already read and checked). A recipe or plan sets only the others."""
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        with open(argv[0], encoding="utf-8") as f:
+            return frozenset(json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f))
+    return frozenset(token[2:].partition("=")[0] for token in argv if token.startswith("--"))
 
 
 def apply_defaults(model_args, compression_args, data_args, training_args) -> None:
@@ -340,8 +377,8 @@ def check_pruning(model_args, compression_args, post) -> None:
             raise ValueError(f"--{flag} is only used with --prune_vocab or --prune_student_vocab")
     if not student:
         return
-    if model_args.model_type == "teacher":
-        raise ValueError("--prune_student_vocab with --model_type teacher: a nearest-pruned model cannot be the "
+    if model_args.model_type == "finetune":
+        raise ValueError("--prune_student_vocab with --model_type finetune: a nearest-pruned model cannot be the "
                          "source of later students (from_bert needs a plain BERT); prune a teacher after training "
                          "with --prune_vocab")
     if post.prune_vocab:
@@ -352,15 +389,103 @@ def check_pruning(model_args, compression_args, post) -> None:
                          "tokenizer its teacher reads, so only nearest applies")
 
 
+# Flags that fix the model's size: --target_ratio / --target_params plan them, so neither is taken with them.
+SIZE_FLAGS = ("embedding_size", "position_embedding_size", "num_shared_groups", "rank", "rank_energy",
+              "share_delta_rank", "target_modules", "prune_student_vocab", "student_num_layers", "student_hidden_size")
+
+
+def apply_recipe(args: RunArguments) -> None:
+    """--recipe NAME, --target_ratio/--target_params, and the recipe of a bare model type: refuse what conflicts,
+    then set each of the recipe's flags that was not given (a plan's sizes are set by ``plan_compression``, once
+    the training split's pieces are counted)."""
+    model, given = args.model, args.given
+    model.model_type = recipes.canonical_model_type(model.model_type)
+    check_finite("target_ratio", model.target_ratio, 1, low_open=True)
+    check_finite("target_params", model.target_params, 1)
+    budget = [flag for flag in ("target_ratio", "target_params") if getattr(model, flag) is not None]
+    if len(budget) == 2:
+        raise ValueError("give one of --target_ratio and --target_params")
+    if budget and model.recipe:
+        raise ValueError(f"--recipe {model.recipe} with --{budget[0]}: a recipe has its own size; give one of them")
+    if budget:
+        fixed = [flag for flag in SIZE_FLAGS if flag in given]
+        if fixed:
+            raise ValueError(f"--{budget[0]} plans --{fixed[0]}: give one or the other")
+        if "model_type" in given and model.model_type != "shared_ffn":
+            raise ValueError(f"--{budget[0]} plans a shared_ffn model (shared layers); drop --model_type "
+                             f"{model.model_type}")
+        model.model_type = "shared_ffn"
+    name = model.recipe or (None if budget else recipes.BARE_RECIPE.get(model.model_type))
+    if name:
+        recipe = recipes.NAMED_RECIPES[name]
+        if "model_type" in given and model.model_type != recipe.model_type:
+            raise ValueError(f"--recipe {name} is a {recipe.model_type} model; drop --model_type {model.model_type}")
+        model.model_type, model.recipe = recipe.model_type, name
+        for flag, value in recipe.compression.items():
+            set_unless_given(args, args.compression, flag, value)
+        set_training(args, recipe.training)
+    elif model.model_type == "finetune":
+        set_training(args, recipes.FINETUNE_TRAINING)
+    if name or budget or model.model_type == "finetune":
+        select_on_validation(args)
+
+
+def set_unless_given(args: RunArguments, group, flag: str, value) -> None:
+    if flag not in args.given:
+        setattr(group, flag, value)
+        args.recipe_set[flag] = value
+
+
+def set_training(args: RunArguments, training: recipes.TrainingRecipe) -> None:
+    """A recipe's training settings, each unless given (a fine-tuning run takes only its schedule)."""
+    distils = args.model.model_type != "finetune"
+    if distils:
+        set_unless_given(args, args.transfer, "transfer_ratio", training.transfer_ratio)
+        for flag in ("hidden_loss_weight", "temperature", "alpha"):
+            set_unless_given(args, args.training, flag, getattr(training, flag))
+    set_unless_given(args, args.training, "learning_rate", training.learning_rate)
+    set_unless_given(args, args.training, "num_train_epochs", training.num_train_epochs)
+    ratio = args.transfer.transfer_ratio if distils and args.transfer.requested else 0
+    set_unless_given(args, args.training, "per_device_train_batch_size",
+                     round(training.labelled_batch_size * (1 + ratio)))
+
+
+def select_on_validation(args: RunArguments) -> None:
+    """The recipes' selection: evaluate and save each epoch and keep the best on validation F1 (each flag unless
+    given; only where there is validation data to choose on)."""
+    data = args.data
+    has_validation = data.validation_file or data.quickstart or not (data.train_file or data.test_file)
+    changes = {flag: value for flag, value in recipes.SELECTION_FLAGS.items() if flag not in args.given}
+    if not (has_validation and changes):
+        return
+    training = args.training
+    kept = training.output_dir_given, training.phases_given
+    args.training = replace(training, **changes)  # TrainingArguments checks and derives (greater_is_better) again
+    args.training.output_dir_given, args.training.phases_given = kept
+    args.recipe_set.update(changes)
+
+
+def distils_by_default(args: RunArguments) -> bool:
+    """A compressed model learns from a teacher unless --no_distill: --teacher_name_or_path, else the source's
+    fine-tuned head, else a teacher fine-tuned first."""
+    return args.model.model_type != "finetune" and not args.model.no_distill
+
+
 def check_run(args: RunArguments) -> None:
     """Every check that needs no model weights and no data, before anything is loaded."""
+    apply_recipe(args)
+    if args.model.no_distill and args.model.model_type == "student":
+        raise ValueError("--model_type student learns from a teacher; drop --no_distill")
+    if args.model.no_distill and args.model.teacher_name_or_path:
+        raise ValueError("--no_distill with --teacher_name_or_path: give one or the other")
     apply_defaults(args.model, args.compression, args.data, args.training)
     check_pruning(args.model, args.compression, args.post)
     validate_run(args.model, args.compression, args.data, args.training)
     check_sharing_fits(args.model, args.compression)
     if args.transfer.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
-        if not args.model.teacher_name_or_path and args.model.model_type != "student":
-            raise ValueError("--transfer_file needs --teacher_name_or_path: the teacher labels the transfer set")
+        if not (args.model.teacher_name_or_path or distils_by_default(args)):
+            raise ValueError("--transfer_file needs a teacher, which labels the transfer set: drop "
+                             f"{'--no_distill' if args.model.no_distill else '--model_type finetune'}")
         if args.training.alpha == 1:
             raise ValueError("--transfer_file with --alpha 1: the KL term, all a transfer sentence gives, has weight 0")
 
@@ -396,6 +521,13 @@ def load_data(args: RunArguments) -> NerData:
             raise ValueError(f"--teacher_name_or_path {model_args.teacher_name_or_path}: its labels {sorted(taught)} "
                              f"differ from the data's {sorted(label_list)}")
         label_list = taught
+    elif distils_by_default(args):
+        head = token_classification_labels(model_args.model_name_or_path, "--model_name_or_path", model_args.cache_dir)
+        if head is not None and set(head) != set(label_list):
+            raise ValueError(f"--model_name_or_path {model_args.model_name_or_path}: its NER head's labels "
+                             f"{sorted(head)} differ from the data's {sorted(label_list)}, so it cannot be the "
+                             "default teacher; give --teacher_name_or_path, or --no_distill")
+        label_list = head or label_list
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
     splits = {name: records[: limits[name]] for name, records in data.splits.items()}  # a None limit keeps all
@@ -421,22 +553,68 @@ def choose_phases(training: RunTrainingArguments, splits: dict) -> None:
 
 
 def prepare_teacher(args: RunArguments, label_list: list[str]) -> tuple[torch.nn.Module | None, str | None]:
-    """The teacher and its folder: given, or (for a student without one) fine-tuned first into
-    <output_dir>/teacher and reused by later runs."""
-    path = args.model.teacher_name_or_path
-    if args.model.model_type == "student" and not path:
-        path = os.path.join(args.training.output_dir, "teacher")
-        if os.path.isfile(os.path.join(path, "results.json")):
-            logger.info("reusing the teacher in %s", path)
+    """The teacher and its folder: --teacher_name_or_path; else (unless --no_distill) the source itself when it
+    holds a fine-tuned NER head (its labels were checked by load_data); else one fine-tuned first into
+    <output_dir>/teacher, with the teacher recipe, and reused by later runs. A compressed model is then built
+    from that teacher, as the recipes were measured."""
+    model_args = args.model
+    path = model_args.teacher_name_or_path
+    if path is None and distils_by_default(args):
+        if token_classification_labels(model_args.model_name_or_path, "--model_name_or_path", model_args.cache_dir):
+            path = model_args.model_name_or_path
+            logger.info("distilling from --model_name_or_path %s (it holds a fine-tuned NER head)", path)
         else:
-            logger.info("no --teacher_name_or_path: fine-tuning a teacher into %s first", path)
-            training = replace(args.training, output_dir=path)
-            training.phases_given = False  # the teacher runs every phase its splits allow, whatever this run asked
-            run(replace(args, model=replace(args.model, model_type="teacher"), compression=CompressionArguments(),
-                        training=training, post=PostTrainingArguments(), transfer=TransferArguments(),
-                        argv=args.argv + ["(teacher fine-tuned first for --model_type student)"]))
+            path = os.path.join(args.training.output_dir, "teacher")
+            fine_tune_teacher(args, path)
+            if model_args.model_type != "student":  # a student is built from its teacher anyway
+                model_args.model_name_or_path = path
     teacher = load_bert(path, "--teacher_name_or_path", label_list, args.model.cache_dir) if path else None
     return teacher, path
+
+
+def fine_tune_teacher(args: RunArguments, path: str) -> None:
+    """Fine-tune ``--model_name_or_path`` into ``path`` with the teacher recipe (each setting unless given), or
+    reuse the teacher a previous run finished there."""
+    if os.path.isfile(os.path.join(path, "results.json")):
+        logger.info("reusing the teacher in %s", path)
+        return
+    logger.info("%s is a base model: fine-tuning a teacher into %s first", args.model.model_name_or_path, path)
+    teacher = replace(args, model=replace(args.model, model_type="finetune", recipe=None, target_ratio=None,
+                                          target_params=None, teacher_name_or_path=None),
+                      compression=CompressionArguments(), training=replace(args.training, output_dir=path),
+                      post=PostTrainingArguments(), transfer=TransferArguments(), recipe_set={}, plan=None,
+                      argv=args.argv + ["(teacher fine-tuned first)"])
+    teacher.training.phases_given = False  # the teacher runs every phase its splits allow, whatever this run asked
+    schedule = recipes.FINETUNE_TRAINING
+    for flag, value in (("learning_rate", schedule.learning_rate), ("num_train_epochs", schedule.num_train_epochs),
+                        ("per_device_train_batch_size", schedule.labelled_batch_size)):
+        if flag not in args.given:
+            setattr(teacher.training, flag, value)
+    run(teacher)
+
+
+def plan_compression(args: RunArguments, data: NerData) -> None:
+    """--target_ratio / --target_params: plan the sizes for the source's shape (the rows --prune_student_vocab would
+    keep counted on the training split), set them and the plan's training settings, and log the table."""
+    model_args = args.model
+    flag = "target_ratio" if model_args.target_ratio is not None else "target_params"
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    rows = None
+    if data.full_train:
+        tokenizer = load_tokenizer(model_args, None)
+        rows = len(corpus_vocabulary(tokenizer, [record["tokens"] for record in data.full_train],
+                                     args.post.prune_extra_texts or (), keep_top=args.post.prune_keep_top))
+    try:
+        chosen = planner.plan(config, target_ratio=model_args.target_ratio, target_params=model_args.target_params,
+                              embedding_rows=rows, num_labels=len(data.label_list))
+    except planner.BudgetError as err:
+        raise ValueError(f"--{flag} {getattr(model_args, flag)}: {err}") from None
+    for name, value in chosen.compression_settings().items():
+        set_unless_given(args, args.compression, name, value)
+    set_unless_given(args, args.compression, "prune_student_vocab", chosen.prune_student_vocab)
+    set_training(args, chosen.training)
+    args.plan = chosen
+    logger.info("%s", chosen.table(f"--{flag} {getattr(model_args, flag)}: the plan for {model_args.model_name_or_path}"))
 
 
 def load_tokenizer(model_args: ModelArguments, teacher_path: str | None):
@@ -452,12 +630,21 @@ def load_tokenizer(model_args: ModelArguments, teacher_path: str | None):
     return tokenizer
 
 
-def build_model(model_args, compression_args, label_list, teacher) -> tuple[torch.nn.Module, int]:
-    """The model to train (its model type's recipe), and the parameter count of the model it was made from."""
+def build_model(model_args, compression_args, label_list, teacher, recipe_set=()) -> tuple[torch.nn.Module, int]:
+    """The model to train (its model type's recipe), and the parameter count of the model it was made from.
+
+    An embedding size equal to the source's width keeps that table whole; one a recipe set (not given) that the
+    source is too narrow for is dropped, with a line in the log."""
     if model_args.model_type == "student":  # built from the teacher's layers
         source = teacher
     else:
         source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    width = source.config.hidden_size
+    for name in ("embedding_size", "position_embedding_size"):
+        value = getattr(compression_args, name)
+        if value is not None and (value == width or (name in recipe_set and value > width)):
+            logger.info("--%s %d: the source is %d wide, so its table stays whole", name, value, width)
+            setattr(compression_args, name, None)
     settings = asdict(compression_args)
     settings.pop("prune_student_vocab")  # applied after building, by prune_student_vocabulary
     try:
@@ -572,7 +759,7 @@ def setup_logging(training: RunTrainingArguments) -> None:
 def main(argv: list[str] | None = None) -> dict:
     """Parse the command line (or ``argv``), check it, run, push; returns what was written to results.json."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = RunArguments(*parse_args(argv), argv=argv)
+    args = RunArguments(*parse_args(argv), argv=argv, given=given_flags(argv))
     check_run(args)  # before any model or data is loaded
     push_to_hub = args.training.push_to_hub
     if push_to_hub:
@@ -597,14 +784,16 @@ def run(args: RunArguments) -> dict:
     setup_logging(training)
     set_seed(training.seed)
 
-    # Data and labels; which phases run
+    # Data and labels; which phases run; the plan of a budget
     data = load_data(args)
     choose_phases(training, data.splits)
+    if args.model.target_ratio is not None or args.model.target_params is not None:
+        plan_compression(args, data)
     # Teacher
     teacher, teacher_path = prepare_teacher(args, data.label_list)
     # Model
     tokenizer = load_tokenizer(args.model, teacher_path)
-    model, source_parameters = build_model(args.model, args.compression, data.label_list, teacher)
+    model, source_parameters = build_model(args.model, args.compression, data.label_list, teacher, args.recipe_set)
     if args.compression.prune_student_vocab:  # before the count: the pruned model is the one trained and saved
         model = prune_student_vocabulary(model, tokenizer, data.full_train, args.post)
     num_parameters = count_unique_parameters(model)
@@ -623,6 +812,8 @@ def run(args: RunArguments) -> dict:
     # Train
     train_runtime = train(trainer, training) if training.do_train else None
     groups = {"model": args.model, "compression": args.compression, "data": args.data, "training": training}
+    recipe = {"name": args.model.recipe, "set": dict(args.recipe_set),
+              "plan": args.plan.to_dict() if args.plan else None}
     results = RunResults.from_run(
         model, trainer, {**groups, **({"transfer": args.transfer} if transfer else {})},
         " ".join(["run_ner_compress.py"] + args.argv), num_parameters=num_parameters,
@@ -630,6 +821,8 @@ def run(args: RunArguments) -> dict:
         teacher_num_parameters=count_unique_parameters(teacher) if teacher is not None else None,
         transfer_info=transfer.info if transfer else None, train_runtime=train_runtime,
         dataset_hub_id=data.dataset_hub_id)
+    if args.model.recipe or args.plan:
+        results.arguments["recipe"] = recipe
     # Evaluate, predict
     if training.do_eval:
         results.add_scores("validation", trainer.evaluate(features["validation"], metric_key_prefix="validation"))

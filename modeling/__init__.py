@@ -31,10 +31,11 @@ from .modeling_compressed_bert import (
     SharedBertForTokenClassification,
     SharedBertModel,
 )
-from .loading import load_bert, model_labels
+from .loading import load_bert, model_labels, token_classification_labels
 from .parameters import count_unique_parameters
 from .pretrained import minilm_path
-from .recipes import MODEL_TYPES, RECIPES, CompressionSettings, compress, settings_for
+from .recipes import MODEL_TYPES, NAMED_RECIPES, RECIPES, CompressionSettings, compress, settings_for
+from . import planner
 from .shared_layers import SharedBertEncoder
 from .student import build_student
 

@@ -28,6 +28,15 @@ def model_labels(path: str, flag: str, cache_dir: str | None = None) -> list[str
     return _labels(_config(path, flag, cache_dir))
 
 
+def token_classification_labels(path: str, flag: str, cache_dir: str | None = None) -> list[str] | None:
+    """The labels of a saved model's token-classification head, or None for a base model (such as bert-base-cased,
+    whose architectures name no ``...ForTokenClassification``): a fine-tuned head can be a teacher."""
+    config = _config(path, flag, cache_dir)
+    if not any(name.endswith("ForTokenClassification") for name in config.architectures or ()):
+        return None
+    return _labels(config)
+
+
 def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None = None) -> BertForTokenClassification:
     """A BertForTokenClassification with our label map; a head of another size is re-initialized.
 

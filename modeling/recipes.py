@@ -23,7 +23,7 @@ in one place, ``CompressedBertConfig.compression_methods``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from torch import nn
 from transformers import BertForTokenClassification
@@ -102,22 +102,108 @@ class Recipe:
 
 
 RECIPES = {
-    "teacher": Recipe(CompressionSettings(), "fine-tune the source BERT as it is"),
+    "finetune": Recipe(CompressionSettings(), "fine-tune the source BERT as it is (no compression: the teacher)"),
     "factorized": Recipe(CompressionSettings(embedding_size=DEFAULT_EMBEDDING_SIZE),
                          f"V×E word table plus E×H projection (E={DEFAULT_EMBEDDING_SIZE})"),
-    "shared_attn": Recipe(CompressionSettings(share_mode="attention"), "one attention block serves every layer"),
-    "shared_ffn": Recipe(CompressionSettings(share_mode="attention_ffn"), "one whole layer serves every layer"),
+    "shared_attn": Recipe(CompressionSettings(share_mode="attention"),
+                          "shared attention: one attention block serves every layer"),
+    "shared_ffn": Recipe(CompressionSettings(share_mode="attention_ffn"),
+                         "shared layer: one whole layer (attention + FFN) serves every layer; bare, the 5x recipe"),
     "low_rank": Recipe(CompressionSettings(rank=DEFAULT_RANK),
                        f"encoder dense layers as SVD low-rank pairs (rank {DEFAULT_RANK})"),
     "student": Recipe(CompressionSettings(), f"{DEFAULT_STUDENT_LAYERS} of the teacher's layers, distilled",
                       student=True),
 }
 MODEL_TYPES = tuple(RECIPES)
+# Spellings that stay readable: "teacher" was the name of "finetune" (in old results.json files and commands).
+MODEL_TYPE_ALIASES = {"teacher": "finetune"}
+# The one user-facing name of each stored spelling (model type, config share_mode, results/card method).
+DISPLAY_NAMES = {
+    "finetune": "fine-tuned (no compression)", "teacher": "fine-tuned (no compression)",
+    "shared_attn": "shared attention", "attention": "shared attention", "shared_attention": "shared attention",
+    "shared_ffn": "shared layer", "attention_ffn": "shared layer", "shared_attention_ffn": "shared layer",
+    "factorized": "factorized embeddings", "factorized_embeddings": "factorized embeddings",
+    "factorized_positions": "factorized positions", "layer_groups": "layer groups",
+    "relaxed_sharing": "relaxed sharing", "low_rank": "low-rank layers", "student": "fewer layers (student)",
+}
+
+
+def canonical_model_type(model_type: str) -> str:
+    """The model type's current name (``teacher`` reads as ``finetune``)."""
+    return MODEL_TYPE_ALIASES.get(model_type, model_type)
+
+
+def display_name(stored: str) -> str:
+    """The user-facing name of a model type, share mode or method, however it was stored."""
+    return DISPLAY_NAMES.get(stored, stored.replace("_", " "))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Named recipes: the measured best rows, as settings the script applies (explicit flags override them)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The training settings a recipe was measured with (run_ner_compress.py flags of the same names)."""
+
+    learning_rate: float
+    num_train_epochs: float = 4.0
+    hidden_loss_weight: float = 1.0
+    temperature: float = 2.0
+    alpha: float = 0.5
+    transfer_ratio: float = 1.0  # with --transfer_file: transfer sentences per labelled one
+    # Labelled sentences per step; with a transfer set the batch also holds transfer_ratio times as many transfer
+    # sentences (per_device_train_batch_size = 32 * (1 + ratio)), so an epoch has the same steps.
+    labelled_batch_size: int = 32
+
+
+# The teacher recipe of every results table (4 epochs at lr 1e-4, batch 32): what a teacher fine-tuned first uses.
+FINETUNE_TRAINING = TrainingRecipe(learning_rate=1e-4, hidden_loss_weight=0.0)
+# Chosen on validation with every row (eval and checkpoint each epoch, the best epoch kept).
+SELECTION_FLAGS = {"eval_strategy": "epoch", "save_strategy": "epoch", "save_total_limit": 1,
+                   "load_best_model_at_end": True, "metric_for_best_model": "f1"}
+
+
+@dataclass(frozen=True)
+class NamedRecipe:
+    """One measured row, as the settings ``--recipe NAME`` applies: a model type, its compression flags, the
+    training it was measured with, and where it was measured."""
+
+    description: str  # one line for --help and the plan table
+    model_type: str
+    compression: dict = field(default_factory=dict)  # CompressionArguments flag -> value
+    training: TrainingRecipe = FINETUNE_TRAINING
+    measured: str = ""  # the row, its source shape, ratio and test retention
+    results: str = ""  # the results folder that measured it
+
+    def flags(self) -> dict:
+        """Every run_ner_compress.py flag the recipe sets, by name (``labelled_batch_size`` is not a flag: the
+        script turns it into --per_device_train_batch_size)."""
+        return {"model_type": self.model_type, **self.compression, **asdict(self.training)}
+
+
+NAMED_RECIPES = {
+    "5x": NamedRecipe(
+        "one shared layer (attention + FFN), E=64 word table, KD + hidden-state MSE",
+        "shared_ffn", {"embedding_size": 64}, TrainingRecipe(learning_rate=2e-4),
+        "best_shared_tr: MiniLM teacher (6 x 384), 5.71x, test F1 97.9% of the teacher (with the transfer set)",
+        "results/gpu_h100/run3/best_shared_tr"),
+    "10x": NamedRecipe(
+        "two shared rank-120 layers, E=32, positions at 16, student word table pruned, KD + hidden-state MSE",
+        "shared_ffn", {"num_shared_groups": 2, "embedding_size": 32, "prune_student_vocab": True, "rank": 120,
+                       "position_embedding_size": 16}, TrainingRecipe(learning_rate=1e-3),
+        "best10_shared_pos_hlr_tr: MiniLM teacher (6 x 384), 10.20x, test F1 96.4% / 96.9% of the teacher "
+        "(seeds 42 / 43, with the transfer set)",
+        "results/cpu_full/best10_shared_pos_hlr_tr"),
+}
+# The design card's bare command (--model_type shared_ffn and nothing else) is this recipe.
+BARE_RECIPE = {"shared_ffn": "5x"}
 
 
 def settings_for(model_type: str, **overrides) -> CompressionSettings:
     """The recipe's settings with ``overrides``; an override of None keeps the default (a flag not given), and
     ``rank_energy`` replaces a default rank."""
+    model_type = canonical_model_type(model_type)
     if model_type not in RECIPES:
         raise ValueError(f"model_type={model_type!r} is not one of {MODEL_TYPES}")
     given = {name: value for name, value in overrides.items() if value is not None}
@@ -133,7 +219,7 @@ def compress(bert: nn.Module, model_type: str, **overrides) -> nn.Module:
     warning, where it would save nothing (a tiny model); a rank given as an override is used as it is.
     """
     settings = settings_for(model_type, **overrides)
-    if RECIPES[model_type].student:
+    if RECIPES[canonical_model_type(model_type)].student:
         bert = build_student(bert, settings.student_num_layers, settings.student_hidden_size)
     if settings.rank is not None and overrides.get("rank") is None:
         settings = replace(settings, rank=fit_rank(bert, settings.rank, settings.target_modules))

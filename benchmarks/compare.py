@@ -7,15 +7,16 @@
     python benchmarks/compare.py --output_dir cmp --rows teacher,student --row_args student="--student_num_layers 4"
     python benchmarks/compare.py --output_dir cmp --table_only                           # rebuild the table only
 
-Every row of ``ROWS`` is one run of ``run_ner_compress.py`` in its own subprocess, into ``<output_dir>/<row>``; its
-log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from ``--model_name_or_path``; every other
-row starts from it (``--model_name_or_path <output_dir>/teacher``), and the distilled rows also learn from it
-(``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained again, so an interrupted
-comparison resumes where it stopped; delete a row's folder to train it again (after changing its recipe, say).
-At the end ``<output_dir>`` gets RESULTS.md, results.csv and results.png; rows run with ``--prune_vocab``,
-``--export_onnx`` or ``--quantize`` add a deployment-variants table to RESULTS.md and variants.csv.
+Every row, a file in ``benchmarks/experiments/``, is one run of ``run_ner_compress.py`` in its own subprocess, into
+``<output_dir>/<row>``; its log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from
+``--model_name_or_path``; every other row starts from it (``--model_name_or_path <output_dir>/teacher``), and the
+distilled rows also learn from it (``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained
+again, so an interrupted comparison resumes where it stopped; delete a row's folder to train it again (after
+changing its file, say). At the end ``<output_dir>`` gets RESULTS.md, results.csv and results.png; rows run with
+``--prune_vocab``, ``--export_onnx`` or ``--quantize`` add a deployment-variants table to RESULTS.md and
+variants.csv.
 
-The pieces: the recipe and each row's command in ``compare_rows.py``, running them in ``compare_runner.py``, the
+The pieces: the rows' files and each row's command in ``compare_rows.py``, running them in ``compare_runner.py``, the
 tables in ``compare_tables.py`` and the figure in ``compare_plot.py``; this file parses the command line. Their
 public names stay importable from here (``from benchmarks.compare import ROWS, collect_rows``).
 """
@@ -30,9 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from benchmarks.compare_rows import (  # noqa: E402
-    DISTILLATION_FLAGS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command, row_flags,
-)
+try:
+    from benchmarks.compare_rows import (  # noqa: E402
+        DISTILLATION_FLAGS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command, row_flags,
+    )
+except ValueError as err:  # a malformed benchmarks/experiments file: the script says so in one line
+    if __name__ != "__main__":
+        raise
+    sys.exit(f"compare.py: error: {err}")
 from benchmarks.compare_runner import (  # noqa: E402
     exit_with_outcome, is_done, prepare_pruned_teacher, run_row, run_rows,
 )
@@ -97,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--extra", default="", help='More run_ner_compress.py flags for every row, e.g. "--bf16".')
     train.add_argument("--row_args", action="append", default=[], metavar='ROW="FLAGS"',
                        help='Flags for one row, replacing the same flags of the recipe; repeatable.')
-    train.add_argument("--best_args", help="Replace the flags of the 'best' row entirely (default: the table's).")
+    train.add_argument("--best_args", help="Replace the flags of the 'best' row entirely (default: its file's).")
     return parser
 
 

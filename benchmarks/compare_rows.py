@@ -1,127 +1,37 @@
 """The comparison's recipe: one ``Row`` per run of run_ner_compress.py, and the command line each row runs.
 
-``ROWS`` is the table to edit; ``plan(args)`` turns compare.py's arguments into each chosen row's command.
+Each row is a file, ``experiments/<row>.json``, and ``experiments/order.txt`` lists them in table order (the order
+compare.py runs them and its tables list them). A file holds one JSON object:
+
+- ``name``: the row, the file's stem; also its folder under ``--output_dir``;
+- ``description``: the method in a few words;
+- ``flags``: run_ner_compress.py flags that define the method (training flags come from compare.py's command line);
+- ``distil``: learn from ``source`` with ``DISTILLATION_FLAGS``;
+- ``source``: the folder under ``--output_dir`` to start from (``teacher``, or ``teacher_vocab``: ``PRUNED``);
+- ``transfer``: also distil on ``--transfer_file`` (the row runs only when one is given);
+- optional ``recipe`` (a named recipe, ``--recipe NAME``) and ``target_ratio`` (``--target_ratio R``), instead of a
+  ``--model_type`` in ``flags``;
+- optional ``note``: why the row exists and the results folders that measured it.
+
+``ROWS`` is read from these files; ``plan(args)`` turns compare.py's arguments into each chosen row's command.
+Change a row in its file, or for one comparison with ``--row_args ROW="--flag value"`` (same flags replace its own).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the comparison: a run of run_ner_compress.py with these flags."""
-
-    name: str
-    flags: str  # run_ner_compress.py flags that define the method (training flags come from the command line)
-    distil: bool  # learn from the source model with DISTILLATION_FLAGS
-    description: str
-    source: str = "teacher"  # folder under --output_dir to start from (and to learn from when distil)
-    transfer: bool = False  # also distil on --transfer_file (the row runs only when one is given)
-
-
+EXPERIMENTS = Path(__file__).resolve().parent / "experiments"
 # The vocabulary-pruned copy of the teacher: its word table keeps only the wordpieces of the training split (plus
 # every single character), so a factorized table of the same E costs about half. Made by prepare_pruned_teacher.
 PRUNED = "teacher_vocab"
-# Heavily changed models (shared or low-rank layers from a mean or SVD start) also match the teacher's hidden
-# states layer by layer, and take a higher learning rate.
-COMBO = "--hidden_loss_weight 1.0 --learning_rate 2e-4"
-
-# The recipe. Change a row here, or for one comparison with --row_args ROW="--flag value" (same flags replace these).
-ROWS = (
-    Row("teacher", "--model_type teacher", False, "BERT fine-tuned on the NER data (baseline)"),
-    Row("factorized", "--model_type factorized --embedding_size 128", False, "factorized embeddings, E=128"),
-    Row("shared_attn", "--model_type shared_attn", False, "one self-attention block for all layers"),
-    Row("shared_ffn", "--model_type shared_ffn", False, "one whole layer (attention + FFN) for all layers"),
-    Row("low_rank", "--model_type low_rank --rank 64", False, "encoder dense layers as rank-64 SVD pairs"),
-    Row("factorized_kd", "--model_type factorized --embedding_size 128", True, "factorized embeddings, E=128"),
-    Row("shared_attn_kd", "--model_type shared_attn", True, "one self-attention block for all layers"),
-    Row("shared_ffn_kd", "--model_type shared_ffn", True, "one whole layer (attention + FFN) for all layers"),
-    Row("low_rank_kd", "--model_type low_rank --rank 64", True, "encoder dense layers as rank-64 SVD pairs"),
-    Row("student", "--model_type student --student_num_layers 3", True, "3-layer student from teacher layers"),
-    Row("teacher_pruned", "--model_type teacher --num_train_epochs 0", False,
-        "the teacher with its vocabulary pruned to the training split (evaluated, not trained)", source=PRUNED),
-    Row("best", f"--model_type shared_ffn --embedding_size 128 {COMBO}", True,
-        "pruned vocabulary, E=128, one shared layer, KD + hidden MSE", source=PRUNED),
-    Row("best_low_rank", f"--model_type low_rank --rank 48 --embedding_size 128 {COMBO}", True,
-        "pruned vocabulary, E=128, rank-48 layers, KD + hidden MSE", source=PRUNED),
-    Row("best_full_vocab", f"--model_type shared_ffn --embedding_size 64 {COMBO}", True,
-        "full vocabulary, E=64, one shared layer, KD + hidden MSE"),
-    Row("best10_shared", f"--model_type shared_ffn --rank 96 --embedding_size 64 {COMBO}", True,
-        "pruned vocabulary, E=64, one shared rank-96 layer, KD + hidden MSE", source=PRUNED),
-    Row("best10_low_rank", f"--model_type low_rank --rank 16 --embedding_size 64 {COMBO}", True,
-        "pruned vocabulary, E=64, rank-16 layers, KD + hidden MSE", source=PRUNED),
-    # Sized so that its int8 ONNX file is 20× smaller on disk than the fp32 teacher (MiniLM: 4.4 MB, 90.3 MB).
-    Row("best_int8_20x", f"--model_type low_rank --rank 38 --embedding_size 128 {COMBO}", True,
-        "pruned vocabulary, E=128, rank-38 layers, KD + hidden MSE", source=PRUNED),
-    # Issue 15: layer groups and relaxed sharing (sizes counted as benchmarks/param_count.py does, MiniLM teacher
-    # 22.57M). best10_shared_g: 2.06M (10.9x) at the 16,000-piece pruned vocabulary, 2.26M (10.0x) at 22,088.
-    Row("best10_shared_g", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO}",
-        True, "pruned vocabulary, E=32, two shared rank-96 layers (3 layers each), KD + hidden MSE", source=PRUNED),
-    # best_shared_relaxed: 4.31M, 5.23x (plain shared_ffn at E=64: 3.95M, 5.71x).
-    Row("best_shared_relaxed", f"--model_type shared_ffn --share_delta_rank 8 --embedding_size 64 {COMBO}", True,
-        "full vocabulary, E=64, one shared layer + per-layer rank-8 corrections (zero start), KD + hidden MSE"),
-    # The sharing recipe measured on CPU (results/cpu_sharing): E=64, layer:1 start, KD without the hidden MSE.
-    Row("shared_e64_kd", "--model_type shared_ffn --embedding_size 64 --learning_rate 2e-4", True,
-        "full vocabulary, E=64, one shared layer, KD"),
-    # Distillation on unlabelled text (issue 14): the rows above plus --transfer_file, on the same labelled epochs.
-    Row("shared_e64_kd_tr", "--model_type shared_ffn --embedding_size 64 --learning_rate 2e-4", True,
-        "shared_e64_kd + transfer set", transfer=True),
-    Row("best_low_rank_tr", f"--model_type low_rank --rank 48 --embedding_size 128 {COMBO}", True,
-        "best_low_rank + transfer set", source=PRUNED, transfer=True),
-    Row("best10_low_rank_tr", f"--model_type low_rank --rank 16 --embedding_size 64 {COMBO}", True,
-        "best10_low_rank + transfer set", source=PRUNED, transfer=True),
-    Row("best_shared_tr", f"--model_type shared_ffn --embedding_size 64 {COMBO}", True,
-        "full vocabulary, E=64, one shared layer, KD + hidden MSE + transfer set", transfer=True),
-    Row("best10_shared_g_tr", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO}",
-        True, "best10_shared_g + transfer set", source=PRUNED, transfer=True),
-    # The chosen 5x row with the transfer set, and the 10x row with twice the transfer text per step (the knob that
-    # ranked first on the CPU's 2,000-sentence protocol, results/cpu_transfer/knobs).
-    Row("best_shared_relaxed_tr", f"--model_type shared_ffn --share_delta_rank 8 --embedding_size 64 {COMBO}", True,
-        "best_shared_relaxed + transfer set", transfer=True),
-    Row("best10_shared_g_tr2", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO} "
-        "--transfer_ratio 2", True, "best10_shared_g + transfer set, 2 transfer sentences per labelled one",
-        source=PRUNED, transfer=True),
-    # best10_shared_g's student from the full teacher, its own word table pruned to the training split's pieces
-    # (16,000 rows, 2.06M, also with a transfer file: its pieces would cost the 10x ratio) by --prune_student_vocab ("nearest": the tokenizer, so the teacher it distils
-    # from and the transfer set, stay the full teacher's, and no word is re-split).
-    Row("best10_shared_nv", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO} "
-        "--prune_student_vocab", True, "full teacher, student table pruned (nearest), E=32, two shared rank-96 "
-        "layers (3 layers each), KD + hidden MSE"),
-    Row("best10_shared_nv_tr", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 {COMBO} "
-        "--prune_student_vocab", True, "best10_shared_nv + transfer set", transfer=True),
-    Row("best10_shared_nv_tr2", f"--model_type shared_ffn --num_shared_groups 2 --rank 96 --embedding_size 32 "
-        f"{COMBO} --prune_student_vocab --transfer_ratio 2", True,
-        "best10_shared_nv + transfer set, 2 transfer sentences per labelled one", transfer=True),
-)
-# The 10x student's learning rate, chosen on validation on the CPU's 800-step protocol (results/cpu_transfer/lr_10x.md:
-# 2e-4 0.7780, 5e-4 0.8203, 1e-3 0.8384, 2e-3 0.8335, 3e-3 diverged), and with it the same student with its position
-# table factorized at E=16 (free at the teacher: validation 0.8721 -> 0.8735) and the 181,888 parameters saved spent
-# on rank 120 instead of 96 (2.21M, 10.2x).
-COMBO10 = "--hidden_loss_weight 1.0 --learning_rate 1e-3"
-NV10 = "--model_type shared_ffn --num_shared_groups 2 --embedding_size 32 --prune_student_vocab"
-POS10 = f"{NV10} --rank 120 --position_embedding_size 16 {COMBO10}"  # best10_shared_pos_hlr and its variants
-ROWS += (
-    Row("best10_shared_nv_hlr", f"{NV10} --rank 96 {COMBO10}", True, "best10_shared_nv at lr 1e-3"),
-    Row("best10_shared_pos_hlr", POS10, True,
-        "full teacher, student table pruned (nearest), E=32, positions factorized at 16, two shared rank-120 layers "
-        "(3 layers each), KD + hidden MSE, lr 1e-3"),
-    Row("best10_shared_nv_hlr_tr2", f"{NV10} --rank 96 {COMBO10} --transfer_ratio 2", True,
-        "best10_shared_nv_hlr + transfer set, 2 transfer sentences per labelled one", transfer=True),
-    Row("best10_shared_pos_hlr_tr2", f"{POS10} --transfer_ratio 2", True,
-        "best10_shared_pos_hlr + transfer set, 2 transfer sentences per labelled one", transfer=True),
-    # The same student on the CPU: the transfer set at ratio 1, and against it, without transfer text, a labelled
-    # schedule of about the same wall time (7 epochs against 4 + 4 epochs' worth of cached-target transfer batches).
-    Row("best10_shared_pos_hlr_tr", f"{POS10} --transfer_ratio 1", True,
-        "best10_shared_pos_hlr + transfer set, 1 transfer sentence per labelled one", transfer=True),
-    Row("best10_shared_pos_hlr_7ep", f"{POS10} --num_train_epochs 7", True,
-        "best10_shared_pos_hlr trained 7 labelled epochs instead of 4"),
-)
-ROW_NAMES = tuple(row.name for row in ROWS)
 DISTILLATION_FLAGS = "--temperature 2.0 --alpha 0.5"
+# A named recipe stands for the method: the row's flags then may not name one too.
+RECIPE_FLAGS = ("--recipe", "--target_ratio")
 
 
 def merge_flags(*groups: list[str]) -> list[str]:
@@ -140,9 +50,106 @@ def merge_flags(*groups: list[str]) -> list[str]:
     return [item for flag, values in merged.items() for item in (flag, *values)]
 
 
+@dataclass(frozen=True)
+class Row:
+    """One line of the comparison: a run of run_ner_compress.py with these flags (the fields of an experiment file).
+
+    ``Row("mine", "--model_type shared_ffn --embedding_size 64", True, "one shared layer, E=64, KD")``
+    """
+
+    name: str
+    flags: str
+    distil: bool
+    description: str
+    source: str = "teacher"
+    transfer: bool = False
+    recipe: str | None = None
+    target_ratio: float | None = None
+    note: str = ""
+
+    def __post_init__(self):
+        try:
+            tokens = merge_flags(shlex.split(self.flags))
+        except ValueError as err:  # unbalanced quotes, or a value before any --flag
+            raise ValueError(f"field 'flags': {err}") from None
+        for flag in RECIPE_FLAGS:
+            if flag in tokens:
+                raise ValueError(f"field 'flags': {flag} goes in the field {flag[2:]!r}")
+        named = "recipe" if self.recipe is not None else "target_ratio" if self.target_ratio is not None else None
+        if named and "--model_type" in tokens:
+            raise ValueError(f"field {named!r}: a row names a recipe or a --model_type in its flags, not both")
+        if not named and "--model_type" not in tokens:
+            raise ValueError("field 'flags': no --model_type (and no recipe): the row names no method")
+        if self.target_ratio is not None and not self.target_ratio > 1:
+            raise ValueError(f"field 'target_ratio': {self.target_ratio} is not above 1")
+
+    def method_flags(self) -> list[str]:
+        """The flags that define the method: the named recipe's, then ``flags``."""
+        recipe = ["--recipe", self.recipe] if self.recipe is not None else []
+        ratio = ["--target_ratio", f"{self.target_ratio:g}"] if self.target_ratio is not None else []
+        return [*recipe, *ratio, *shlex.split(self.flags)]
+
+
+# Each field of an experiment file and what its JSON value must be; the first six are required.
+FIELD_TYPES = {"name": str, "description": str, "flags": str, "distil": bool, "source": str, "transfer": bool,
+               "recipe": str, "target_ratio": float, "note": str}
+REQUIRED = ("name", "description", "flags", "distil", "source", "transfer")
+TYPE_WORDS = {str: "a string", bool: "true or false", float: "a number"}
+
+
+def load_row(path: Path) -> Row:
+    """One experiment file as a ``Row``; anything malformed is one ValueError line naming the file and the field."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of the row's fields, got {type(data).__name__}")
+    for field, value in data.items():
+        kind = FIELD_TYPES.get(field)
+        if kind is None:
+            raise ValueError(f"{path}: unknown field {field!r}; the fields are {list(FIELD_TYPES)}")
+        accepted = (int, float) if kind is float else kind
+        if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
+            raise ValueError(f"{path}: field {field!r} must be {TYPE_WORDS[kind]}, not {json.dumps(value)}")
+    missing = [field for field in REQUIRED if field not in data]
+    if missing:
+        raise ValueError(f"{path}: field {missing[0]!r} is missing")
+    if data["name"] != path.stem:
+        raise ValueError(f"{path}: field 'name' is {data['name']!r}, not the file's name {path.stem!r}")
+    try:
+        return Row(**data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def load_rows(folder: Path = EXPERIMENTS) -> tuple[Row, ...]:
+    """Every experiment file in ``folder``, in the order of its order.txt (which must list each file once)."""
+    index = folder / "order.txt"
+    try:
+        lines = index.read_text().splitlines()
+    except OSError as err:
+        raise ValueError(f"{index}: cannot read the rows' order: {err.strerror}") from None
+    names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    files = {path.stem for path in folder.glob("*.json")}
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ValueError(f"{index}: {name!r} is listed twice")
+        if name not in files:
+            raise ValueError(f"{index}: {name!r} has no file {folder / f'{name}.json'}")
+    unlisted = sorted(files - set(names))
+    if unlisted:
+        raise ValueError(f"{folder / f'{unlisted[0]}.json'}: not listed in {index}, the rows' order")
+    return tuple(load_row(folder / f"{name}.json") for name in names)
+
+
+ROWS = load_rows()
+ROW_NAMES = tuple(row.name for row in ROWS)
+
+
 def row_flags(row: Row, args: argparse.Namespace) -> list[str]:
-    """The method's flags for this comparison: the table's (or --best_args), then --row_args."""
-    flags = shlex.split(args.best_args) if row.name == "best" and args.best_args else shlex.split(row.flags)
+    """The method's flags for this comparison: the row's (or --best_args), then --row_args."""
+    flags = shlex.split(args.best_args) if row.name == "best" and args.best_args else row.method_flags()
     return merge_flags(flags, args.row_args.get(row.name, []))
 
 

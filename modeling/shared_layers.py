@@ -110,14 +110,12 @@ class SharedBertEncoder(nn.Module):
         return hidden_states, all_hidden_states  # (B, T, H), tuple of N+1 (B, T, H) or None
 
 
-# Chosen on CoNLL-2003 validation (MiniLM teacher, attention+FFN sharing, 2000 sentences, 1 epoch): validation F1
-# 0.436 from the mean of the six layers, against 0.609 / 0.616 / 0.611 / 0.559 / 0.493 / 0.341 from layer 0 ... 5.
+# The shared layer starts as the teacher's layer 1: on validation it scored best of the six layers, well above their
+# mean (README.md, "Results", under "Recipe").
 DEFAULT_SHARE_INIT = "layer:1"
-# Relaxed sharing's start. "zero" begins exactly at plain sharing, so it can only add capacity. Chosen on validation
-# (the 2,000-sentence sweep in results/cpu_transfer, E=64, rank 8): zero 0.553, svd 0.231, plain sharing 0.548;
-# confirmed by the GPU sweep in results/gpu_h100/sweep (6 epochs): zero 0.7716 / svd 0.6789 at rank 8, 0.7765 /
-# 0.7184 at rank 32, 0.8018 / 0.7436 with two groups; plain sharing 0.7660. Neither start beats plain sharing at
-# equal parameters there, so --share_delta_rank defaults to 0.
+# Relaxed sharing's start. "zero" begins exactly at plain sharing, so it can only add capacity; it beat "svd" on
+# validation in both sharing sweeps (results/cpu_transfer/README.md, results/gpu_h100/README.md). Neither start beats
+# plain sharing at equal parameters there, so --share_delta_rank defaults to 0.
 DEFAULT_SHARE_DELTA_INIT = "zero"
 
 

@@ -4,6 +4,7 @@ measurement on a tiny config."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -40,18 +41,14 @@ def compare_command(tmp_path, model_dir) -> list[str]:
 
 
 def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
-    """Without --rows every row runs, the teacher first, and each command is valid for run_ner_compress.py."""
+    """Without --rows every row without a transfer set runs, the teacher first, in order.txt's order, and each
+    command is valid for run_ner_compress.py."""
     import run_ner_compress
 
     args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt"])
     planned = compare.plan(args)
-    assert [row.name for row, _ in planned] == [
-        "teacher", "factorized", "shared_attn", "shared_ffn", "low_rank",
-        "factorized_kd", "shared_attn_kd", "shared_ffn_kd", "low_rank_kd", "student",
-        "teacher_pruned", "best", "best_low_rank", "best_full_vocab", "best10_shared", "best10_low_rank",
-        "best_int8_20x", "best10_shared_g", "best_shared_relaxed", "shared_e64_kd", "best10_shared_nv",
-        "best10_shared_nv_hlr", "best10_shared_pos_hlr", "best10_shared_pos_hlr_7ep",
-    ]
+    assert [row.name for row, _ in planned] == [row.name for row in compare.ROWS if not row.transfer]
+    assert planned[0][0].name == "teacher"
     for row, command in planned:
         model_args, compression_args, data_args, training_args, *_ = run_ner_compress.parse_args(command)
         run_ner_compress.apply_defaults(model_args, compression_args, data_args, training_args)
@@ -60,6 +57,80 @@ def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
         assert (model_args.teacher_name_or_path == source) == row.distil
         if row.name != "teacher":
             assert model_args.model_name_or_path == source
+
+
+def test_every_experiment_file_is_a_row_with_a_command(tmp_path):
+    """Each benchmarks/experiments/*.json is one row, named as its file, and plan() builds its command."""
+    files = sorted(compare_rows.EXPERIMENTS.glob("*.json"))
+    assert sorted(path.stem for path in files) == sorted(compare_rows.ROW_NAMES)
+    assert len(set(compare_rows.ROW_NAMES)) == len(compare_rows.ROW_NAMES)
+    args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt", "--transfer_file", "r.txt"])
+    planned = compare_rows.plan(args)
+    assert [row.name for row, _ in planned] == list(compare_rows.ROW_NAMES)
+    for path in files:
+        row = compare_rows.load_row(path)
+        command = dict((r.name, c) for r, c in planned)[row.name]
+        assert command[-2:] == ["--output_dir", str(tmp_path / row.name)]
+        assert compare_rows.merge_flags(command, row.method_flags()) == command  # the row's flags hold
+        assert ("--transfer_file" in command) == row.transfer and ("--temperature" in command) == row.distil
+
+
+def write_row(folder, stem="mine", order=None, **fields):
+    """An experiment file <stem>.json (fields over a valid row; None drops one) and order.txt listing ``order``."""
+    data = {"name": stem, "description": "one shared layer", "flags": "--model_type shared_ffn", "distil": True,
+            "source": "teacher", "transfer": False, **fields}
+    path = folder / f"{stem}.json"
+    path.write_text(json.dumps({key: value for key, value in data.items() if value is not None}))
+    (folder / "order.txt").write_text("# comment\n" + "\n".join(order or [stem]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("fields, order, expected", [
+    ({"distil": "yes"}, None, r"mine.json: field 'distil' must be true or false, not \"yes\""),
+    ({"description": None}, None, r"mine.json: field 'description' is missing"),
+    ({"name": "other"}, None, r"mine.json: field 'name' is 'other', not the file's name 'mine'"),
+    ({"flag": "--rank 8"}, None, r"mine.json: unknown field 'flag'"),
+    ({"flags": "64 --rank 8"}, None, r"mine.json: field 'flags': '64' is not after a --flag"),
+    ({"flags": "--model_type 'shared_ffn"}, None, r"mine.json: field 'flags': No closing quotation"),
+    ({"flags": "--embedding_size 64"}, None, r"mine.json: field 'flags': no --model_type"),
+    ({"recipe": "10x"}, None, r"mine.json: field 'recipe': a row names a recipe or a --model_type"),
+    ({"flags": "", "target_ratio": 0.5}, None, r"mine.json: field 'target_ratio': 0.5 is not above 1"),
+    ({"flags": "--recipe 10x"}, None, r"mine.json: field 'flags': --recipe goes in the field 'recipe'"),
+    ({}, ["mine", "mine"], r"order.txt: 'mine' is listed twice"),
+    ({}, ["mine", "yours"], r"order.txt: 'yours' has no file .*yours.json"),
+    ({}, ["teacher"], r"mine.json: not listed in .*order.txt"),
+])
+def test_a_malformed_experiment_is_one_line_naming_file_and_field(tmp_path, fields, order, expected):
+    write_row(tmp_path, order=order, **fields)
+    if order == ["teacher"]:
+        write_row(tmp_path, "teacher", order=order)
+    with pytest.raises(ValueError, match=expected) as raised:
+        compare_rows.load_rows(tmp_path)
+    assert "\n" not in str(raised.value)
+
+
+def test_compare_py_reports_a_malformed_experiment_in_one_line(tmp_path):
+    import shutil
+
+    shutil.copytree(REPO / "benchmarks", tmp_path / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
+    broken = tmp_path / "benchmarks" / "experiments" / "best.json"
+    broken.write_text(broken.read_text().replace('"distil": true', '"distil": 1'))
+    done = subprocess.run([sys.executable, str(tmp_path / "benchmarks" / "compare.py"), "--output_dir", "x"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [f"compare.py: error: {broken}: field 'distil' must be true or false, not 1"]
+
+
+def test_a_row_may_name_a_recipe_instead_of_a_model_type(tmp_path, monkeypatch):
+    """"recipe": "10x" (and "target_ratio") become --recipe 10x --target_ratio 10, before the row's other flags."""
+    row = compare_rows.load_row(write_row(tmp_path, flags="--transfer_ratio 2", recipe="10x", target_ratio=10))
+    monkeypatch.setattr(compare_rows, "ROWS", (*compare_rows.ROWS, row))
+    args = compare.parse_args(["--output_dir", str(tmp_path), "--rows", "teacher"])
+    args.rows.append(row.name)
+    (_, _), (planned, command) = compare_rows.plan(args)
+    assert planned is row and "--model_type" not in command
+    flags = command.index("--recipe")
+    assert command[flags:flags + 6] == ["--recipe", "10x", "--target_ratio", "10", "--transfer_ratio", "2"]
 
 
 def test_row_args_replace_the_recipe_flags(tmp_path):
@@ -268,10 +339,16 @@ def test_prune_curve_scores_each_keep_top_against_the_unpruned_model(tmp_path, c
         assert message in capsys.readouterr().err
 
 
-def test_gpu_transfer_default_rows_are_rows_of_the_comparison():
-    """The device script's default ROWS name rows of compare_rows (a typo would cost a GPU run)."""
-    script = (REPO / "benchmarks" / "gpu_transfer.sh").read_text()
-    defaults = re.search(r"^ROWS=\$\{ROWS:-([^}]*)\}$", script, re.MULTILINE)
-    assert defaults, "gpu_transfer.sh sets no default ROWS"
-    names = defaults.group(1).split(",")
-    assert names and set(names) <= set(compare_rows.ROW_NAMES), set(names) - set(compare_rows.ROW_NAMES)
+# The shell scripts that run compare.py: the rows each names (a typo would cost a GPU run, or a night on the CPU).
+ROW_SCRIPTS = sorted([*REPO.glob("benchmarks/*.sh"), *REPO.glob("results/**/*.sh")])
+
+
+@pytest.mark.parametrize("script", ROW_SCRIPTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_the_rows_a_script_names_have_experiment_files(script):
+    text = script.read_text()
+    named = re.findall(r"^ROWS=\$\{ROWS:-([^}]*)\}$", text, re.MULTILINE)  # a default row list
+    named += re.findall(r"--rows[ =]['\"]?([\w,]+)", text)  # compare.py --rows NAMES (not --rows "$ROWS")
+    names = [name for group in named for name in group.split(",")]
+    assert names or "compare.py" not in text, f"{script.name} runs compare.py and names no rows"
+    missing = [name for name in names if not (compare_rows.EXPERIMENTS / f"{name}.json").is_file()]
+    assert not missing, f"{script.name}: no benchmarks/experiments file for {missing}"

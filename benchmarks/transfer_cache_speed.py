@@ -3,7 +3,7 @@
 same N steps with the teacher run on the transfer rows in every step (``--transfer_targets live``), in one run.
 
 ```bash
-python benchmarks/transfer_cache.py --train_file ../shared/data/conll2003/train.txt \
+python benchmarks/transfer_cache_speed.py --train_file ../shared/data/conll2003/train.txt \
     --transfer_file ../shared/data/reuters21578/sentences.txt.gz --max_transfer_samples 2000 --steps 20
 ```
 
@@ -37,7 +37,7 @@ from trainers import DistillationArguments, DistillationTrainer  # noqa: E402
 from trainers.ner_data import read_ner_file, sort_labels, tokenize_and_align  # noqa: E402
 from trainers.transfer import TransferArguments, prepare_transfer  # noqa: E402
 
-logger = logging.getLogger("transfer_cache")
+logger = logging.getLogger("transfer_cache_speed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -149,4 +149,4 @@ if __name__ == "__main__":
     try:
         main()
     except (ValueError, OSError) as err:
-        sys.exit(f"transfer_cache.py: error: {err}")
+        sys.exit(f"transfer_cache_speed.py: error: {err}")

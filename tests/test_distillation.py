@@ -343,7 +343,8 @@ def test_other_head_counts_compare_head_averaged_distributions(tmp_path):
     [(4, 2, [(2, 1), (4, 2)]), (2, 2, [(1, 1), (2, 2)]), (2, 3, [(1, 1), (1, 2), (2, 3)]), (6, 1, [(6, 1)])],
 )
 def test_attention_layers_are_matched_as_the_hidden_states_are(teacher_layers, student_layers, expected):
-    teacher, student = tiny_bert_config(num_hidden_layers=teacher_layers), tiny_bert_config(num_hidden_layers=student_layers)
+    teacher = tiny_bert_config(num_hidden_layers=teacher_layers)
+    student = tiny_bert_config(num_hidden_layers=student_layers)
     matches = check_attention_distillation(student, teacher, attention_loss_weight=1.0)
     assert [(m.teacher_layer, m.student_layer) for m in matches] == expected
     assert matches == default_layer_matches(teacher_layers, student_layers)
@@ -355,7 +356,8 @@ def test_a_teacher_too_shallow_to_map_is_refused_naming_the_flag(tmp_path):
     with pytest.raises(ValueError, match=line):
         check_attention_distillation(student.config, teacher.config, 0.5)
     with pytest.raises(ValueError, match=line):
-        DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path, attention_loss_weight=0.5))
+        DistillationTrainer(model=student, teacher_model=teacher,
+                            args=attention_args(tmp_path, attention_loss_weight=0.5))
     with pytest.raises(ValueError, match="^--value_relation_weight 2.0: "):
         check_attention_distillation(student.config, teacher.config, 0.0, value_relation_weight=2.0)
     assert check_attention_distillation(student.config, teacher.config, 0.0) == []  # off: nothing to map

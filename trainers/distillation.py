@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from transformers import Trainer, TrainingArguments
+from transformers import AutoConfig, AutoModelForTokenClassification, Trainer, TrainingArguments
 from transformers.models.bert.modeling_bert import BertSelfAttention
+
+from modeling import load_bert, model_labels
+from modeling.modeling_compressed_bert import _FAMILIES
 
 from .transfer import TRANSFER_KEYS
 
@@ -86,6 +89,30 @@ def default_layer_matches(num_teacher_layers: int, num_student_layers: int) -> l
         LayerMatch(teacher_layer=round(s * num_teacher_layers / num_student_layers), student_layer=s)
         for s in range(1, num_student_layers + 1)
     ]
+
+
+# The compressed model types of this project (registered with the Auto classes by ``import modeling``).
+COMPRESSED_MODEL_TYPES = tuple(sorted(config_class.model_type for config_class in _FAMILIES))
+
+
+def load_teacher(path: str, flag: str, label_list: list[str], cache_dir: str | None = None) -> torch.nn.Module:
+    """A teacher: a BERT (``modeling.load_bert``) or, for a teacher-assistant chain, a compressed model of this project.
+
+    A compressed teacher must already have ``label_list`` in its own order (the run script takes the teacher's
+    order), since its head is used as it is.
+    """
+    labels = model_labels(path, flag, cache_dir)  # reads the config: a missing folder fails here, naming the flag
+    model_type = AutoConfig.from_pretrained(path, cache_dir=cache_dir).model_type
+    if model_type == "bert":
+        return load_bert(path, flag, label_list, cache_dir)
+    if model_type not in COMPRESSED_MODEL_TYPES:
+        raise ValueError(f"{flag} {path}: model_type is {model_type!r}, but a teacher must be a BERT or one of "
+                         f"{', '.join(COMPRESSED_MODEL_TYPES)}")
+    if labels != list(label_list):
+        raise ValueError(f"{flag} {path}: its labels {labels} are not {list(label_list)} in this order")
+    model = AutoModelForTokenClassification.from_pretrained(path, cache_dir=cache_dir)
+    model.accepts_loss_kwargs = False  # as load_bert: the loss is a plain mean
+    return model
 
 
 def distillation_kl(student_logits, teacher_logits, labels, temperature: float) -> torch.Tensor:

@@ -296,6 +296,21 @@ def test_attention_kl_is_zero_when_the_student_is_the_teacher_and_positive_other
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in query.parameters())
 
 
+def test_attention_terms_give_the_same_gradients_with_gradient_checkpointing(tmp_path):
+    """The recorded projections stay in the graph when checkpointed layers are recomputed in the backward pass."""
+    grads = []
+    for checkpointing in (False, True):
+        student = TINY_MODEL_BUILDERS["shared_ffn"](tiny_bert_without_dropout(seed=2))
+        if checkpointing:
+            student.gradient_checkpointing_enable()
+        trainer = DistillationTrainer(model=student, teacher_model=tiny_bert_without_dropout(seed=1),
+                                      args=attention_args(tmp_path, alpha=1.0))  # CE and the attention terms
+        trainer.compute_loss(student.train(), padded_batch(pad=2)).backward()
+        grads.append(student.bert.encoder.shared_layer.attention.self.key.weight.grad)
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[1], grads[0])
+
+
 def test_padding_content_and_extra_padding_do_not_change_the_attention_terms(tmp_path):
     student, teacher = tiny_bert_without_dropout(seed=0), tiny_bert_without_dropout(seed=1)
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))

@@ -1,5 +1,7 @@
 """Knowledge distillation (issue 4): the KL term, label masking, gradient-accumulation scaling, the logged loss parts,
-label-map checks, students built from a teacher, a two-process CPU run and the ``--model_type student`` script path.
+label-map checks, students built from a teacher, a two-process CPU run and the ``--model_type student`` script path;
+the attention-relation terms (issue 27): recorded attentions for every model type, masking, head and depth mismatch,
+bad weights, and transfer batches.
 
 Every model is a tiny BERT built in code (vocab 99, hidden 32, 2 layers); nothing downloads.
 """
@@ -13,11 +15,19 @@ import os
 
 import pytest
 import torch
-from conftest import DEMO_DIR, LABELS, make_tiny_bert
+from conftest import DEMO_DIR, LABELS, TINY_MODEL_BUILDERS, make_tiny_bert, make_tiny_tokenizer, tiny_bert_config
 from transformers import BertForTokenClassification, Trainer, default_data_collator
+from transformers.models.bert.modeling_bert import BertSelfAttention
 
 import modeling
-from trainers import DistillationArguments, DistillationTrainer, LayerMatch, distillation_kl
+from modeling import recipes
+from trainers import DistillationArguments, DistillationTrainer, LayerMatch, default_layer_matches, distillation_kl
+from trainers.distillation import (
+    check_attention_distillation,
+    recorded_projections,
+    relation_kl,
+    relation_log_probs,
+)
 
 NUM_LABELS = len(LABELS)
 
@@ -152,11 +162,11 @@ def test_extra_padding_does_not_change_the_distillation_loss(tmp_path):
 # Gradient accumulation
 
 
-def one_sgd_step(output_dir, distil: bool, batch_size: int, accumulation: int):
+def one_sgd_step(output_dir, distil: bool, batch_size: int, accumulation: int, **loss_weights):
     """One optimizer step over the same 4 sentences; returns the training log and the parameters after it."""
     student = tiny_bert_without_dropout(seed=0)
     args = sgd_args(output_dir, per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                    max_steps=1)
+                    max_steps=1, **loss_weights)
     common = dict(model=student, args=args, train_dataset=equal_length_features(4), data_collator=default_data_collator)
     if distil:
         trainer = DistillationTrainer(teacher_model=tiny_bert_without_dropout(seed=1), **common)
@@ -167,20 +177,306 @@ def one_sgd_step(output_dir, distil: bool, batch_size: int, accumulation: int):
     return training_logs(trainer)[0], {k: v.detach().clone() for k, v in student.state_dict().items()}
 
 
-@pytest.mark.parametrize("distil", [True, False], ids=["DistillationTrainer", "Trainer-BERT"])
-def test_logged_loss_and_update_do_not_depend_on_gradient_accumulation(tmp_path, distil):
-    log_1, params_1 = one_sgd_step(tmp_path / "ga1", distil, batch_size=4, accumulation=1)
-    log_2, params_2 = one_sgd_step(tmp_path / "ga2", distil, batch_size=2, accumulation=2)
+@pytest.mark.parametrize(
+    "distil, loss_weights",
+    [(True, {}), (False, {}), (True, dict(attention_loss_weight=2.0, value_relation_weight=0.5))],
+    ids=["DistillationTrainer", "Trainer-BERT", "DistillationTrainer-attention"],
+)
+def test_logged_loss_and_update_do_not_depend_on_gradient_accumulation(tmp_path, distil, loss_weights):
+    log_1, params_1 = one_sgd_step(tmp_path / "ga1", distil, batch_size=4, accumulation=1, **loss_weights)
+    log_2, params_2 = one_sgd_step(tmp_path / "ga2", distil, batch_size=2, accumulation=2, **loss_weights)
 
     assert log_2["loss"] == pytest.approx(log_1["loss"], rel=1e-5)
     if distil:
-        assert log_2["loss_ce"] == pytest.approx(log_1["loss_ce"], abs=2e-4)
-        assert log_2["loss_kl"] == pytest.approx(log_1["loss_kl"], abs=2e-4)
-        assert log_1["loss_kl"] > 0  # the teacher differs from the student: the test exercises the KL term
+        parts = ["loss_ce", "loss_kl"] + ["loss_attention", "loss_value_relation"] * bool(loss_weights)
+        for part in parts:
+            assert log_2[part] == pytest.approx(log_1[part], abs=2e-4), part
+            assert log_1[part] > 0  # the teacher differs from the student: the test exercises every term
     initial = tiny_bert_without_dropout(seed=0).state_dict()
     assert not torch.allclose(params_1["classifier.weight"], initial["classifier.weight"])
     for name, value in params_1.items():
         torch.testing.assert_close(params_2[name], value, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Attention relations (MiniLM): --attention_loss_weight and --value_relation_weight
+
+
+def attention_args(output_dir, **overrides) -> DistillationArguments:
+    settings = dict(alpha=0.5, attention_loss_weight=1.0, value_relation_weight=1.0)
+    settings.update(overrides)
+    return training_args(output_dir, **settings)
+
+
+def relation_parts(trainer) -> dict[str, float]:
+    return {part: trainer._loss_parts[part][-1].item() for part in ("loss_attention", "loss_value_relation")}
+
+
+def padded_batch(length: int = 8, pad: int = 0, seed: int = 0, pad_ids: list[int] | None = None) -> dict:
+    """Two sentences of ``length`` subwords plus ``pad`` padded positions holding ``pad_ids`` (default [PAD])."""
+    rows = equal_length_features(2, length=length, seed=seed)
+    for row in rows:
+        ids = pad_ids if pad_ids is not None else [0] * pad
+        row.update(input_ids=row["input_ids"] + ids, attention_mask=row["attention_mask"] + [0] * pad,
+                   labels=row["labels"] + [-100] * pad)
+    return default_data_collator(rows)
+
+
+def test_recorded_attention_is_berts_own_attention_distribution():
+    """softmax(Q Kᵀ/√d) from the recorded projections equals eager BERT's output_attentions, padding included."""
+    model = tiny_bert_without_dropout(seed=3)
+    model.set_attn_implementation("eager")
+    batch = padded_batch(length=6, pad=3)
+    with recorded_projections(model) as records:
+        attentions = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           output_attentions=True).attentions
+    assert len(records["query"]) == len(attentions) == 2
+    for query, key, expected in zip(records["query"], records["key"], attentions):
+        got = relation_log_probs(query, key, batch["attention_mask"].bool(), num_heads=4).exp()  # (B, h, T, T)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert (got[..., 6:] == 0).all()  # no weight on padded keys
+    projections = [getattr(module, name) for module in model.modules() if isinstance(module, BertSelfAttention)
+                   for name in ("query", "key", "value")]
+    assert not any(projection._forward_hooks for projection in projections)  # the hooks are gone after the block
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_MODEL_BUILDERS))
+def test_every_model_type_records_each_applied_layer(model_type):
+    """Shared layers run one module N times: each run is recorded, so every layer has its own attention."""
+    teacher = tiny_bert_without_dropout(seed=4)
+    model = TINY_MODEL_BUILDERS[model_type](teacher).eval()
+    batch = padded_batch(length=6, pad=2)
+    with torch.no_grad(), recorded_projections(model, ("query", "key", "value")) as records:
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    layers = model.config.num_hidden_layers
+    assert [len(records[name]) for name in ("query", "key", "value")] == [layers] * 3
+    distributions = [relation_log_probs(q, k, batch["attention_mask"].bool(), model.config.num_attention_heads).exp()
+                     for q, k in zip(records["query"], records["key"])]
+    for probs in distributions:  # (B, h, T, T): rows sum to 1 over the real keys
+        torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs.sum(-1)))
+    if layers > 1:  # the second layer sees the first one's output, not its input again
+        assert not torch.allclose(distributions[0], distributions[1])
+
+
+def test_shared_layers_record_the_attention_of_the_bert_they_equal():
+    """A BERT whose two layers are equal, shared as one (attention+FFN): per layer, the same attention as eager BERT."""
+    teacher = tiny_bert_without_dropout(seed=5)
+    teacher.bert.encoder.layer[1].load_state_dict(teacher.bert.encoder.layer[0].state_dict())
+    shared = recipes.compress(teacher, "shared_ffn", share_init="layer:0").eval()
+    teacher.set_attn_implementation("eager")
+    batch = padded_batch(length=7, pad=1)
+    with torch.no_grad(), recorded_projections(shared) as records:
+        shared_logits = shared(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        expected = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           output_attentions=True)
+    torch.testing.assert_close(shared_logits, expected.logits, rtol=1e-5, atol=1e-5)
+    for query, key, attention in zip(records["query"], records["key"], expected.attentions, strict=True):
+        got = relation_log_probs(query, key, batch["attention_mask"].bool(), num_heads=4).exp()
+        torch.testing.assert_close(got, attention, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["bert", "shared_ffn", "combined"])
+def test_attention_kl_is_zero_when_the_student_is_the_teacher_and_positive_otherwise(tmp_path, model_type):
+    teacher = TINY_MODEL_BUILDERS[model_type](tiny_bert_without_dropout(seed=1))
+    batch = padded_batch(pad=3)
+    same = DistillationTrainer(model=copy.deepcopy(teacher), teacher_model=teacher, args=attention_args(tmp_path))
+    same.compute_loss(same.model.train(), batch)
+    assert all(abs(value) < 1e-6 for value in relation_parts(same).values())
+
+    student = TINY_MODEL_BUILDERS[model_type](tiny_bert_without_dropout(seed=2))
+    other = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))
+    loss = other.compute_loss(student.train(), batch)
+    parts = relation_parts(other)
+    assert all(value > 0 for value in parts.values()), parts
+    plain = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path, alpha=0.5))
+    without = plain.compute_loss(student, batch)
+    torch.testing.assert_close(loss, without + parts["loss_attention"] + parts["loss_value_relation"])
+    loss.backward()  # the attention terms reach the student's query and key projections
+    query = next(module.query for module in student.modules() if isinstance(module, BertSelfAttention))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in query.parameters())
+
+
+def test_attention_terms_give_the_same_gradients_with_gradient_checkpointing(tmp_path):
+    """The recorded projections stay in the graph when checkpointed layers are recomputed in the backward pass."""
+    grads = []
+    for checkpointing in (False, True):
+        student = TINY_MODEL_BUILDERS["shared_ffn"](tiny_bert_without_dropout(seed=2))
+        if checkpointing:
+            student.gradient_checkpointing_enable()
+        trainer = DistillationTrainer(model=student, teacher_model=tiny_bert_without_dropout(seed=1),
+                                      args=attention_args(tmp_path, alpha=1.0))  # CE and the attention terms
+        trainer.compute_loss(student.train(), padded_batch(pad=2)).backward()
+        grads.append(student.bert.encoder.shared_layer.attention.self.key.weight.grad)
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[1], grads[0])
+
+
+def test_padding_content_and_extra_padding_do_not_change_the_attention_terms(tmp_path):
+    student, teacher = tiny_bert_without_dropout(seed=0), tiny_bert_without_dropout(seed=1)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))
+    student.train()
+    trainer.compute_loss(student, padded_batch())
+    reference = relation_parts(trainer)
+    for batch in (padded_batch(pad=5), padded_batch(pad=5, pad_ids=[17, 40, 3, 98, 5]), padded_batch(pad=1)):
+        trainer.compute_loss(student, batch)
+        assert relation_parts(trainer) == pytest.approx(reference, rel=1e-5, abs=1e-7)
+
+
+def test_relation_kl_ignores_padded_query_rows_and_key_columns():
+    mask = torch.tensor([[True] * 5 + [False] * 2, [True] * 7])  # (B, T)
+    student, teacher = torch.randn(2, 4, 7, 5), torch.randn(2, 4, 7, 5)
+    student = relation_log_probs(student.flatten(2).view(2, 7, -1), student.flatten(2).view(2, 7, -1), mask, 4)
+    teacher = relation_log_probs(teacher.flatten(2).view(2, 7, -1), teacher.flatten(2).view(2, 7, -1), mask, 4)
+    reference = relation_kl(student, teacher, mask)
+    assert reference > 0
+    padded = ~mask[:, None, :, None] | ~mask[:, None, None, :]  # (B, 1, T, T): a padded query or key
+    noisy_student = torch.where(padded, 30 * torch.randn_like(student), student)
+    noisy_teacher = torch.where(padded, 30 * torch.randn_like(teacher), teacher)
+    torch.testing.assert_close(relation_kl(noisy_student, noisy_teacher, mask), reference)
+    # The mean is over real (row, head, query) triples: 5 + 7 real queries per head.
+    kl_rows = (teacher.exp() * (teacher - student)).masked_fill(~mask[:, None, None, :], 0).sum(-1)  # (B, h, T)
+    torch.testing.assert_close(reference, (kl_rows[0, :, :5].sum() + kl_rows[1].sum()) / (4 * 12))
+
+
+def test_other_head_counts_compare_head_averaged_distributions(tmp_path):
+    teacher = tiny_bert_without_dropout(seed=1)  # 4 heads of 8
+    student = tiny_bert_without_dropout(seed=2, num_attention_heads=2)  # 2 heads of 16
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))
+    trainer.compute_loss(student.train(), padded_batch(pad=2))
+    assert all(0 < value < float("inf") for value in relation_parts(trainer).values())
+
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    four = torch.randn(1, 4, 3, 3).log_softmax(-1)  # (B, h, T, T)
+    averaged = four.exp().mean(1, keepdim=True).log()  # one distribution: the mean of the four heads
+    two = torch.randn(1, 2, 3, 3).log_softmax(-1)
+    expected = relation_kl(two.exp().mean(1, keepdim=True).log(), averaged, mask)
+    torch.testing.assert_close(relation_kl(two, four, mask), expected)
+
+
+@pytest.mark.parametrize(
+    "teacher_layers, student_layers, expected",
+    [(4, 2, [(2, 1), (4, 2)]), (2, 2, [(1, 1), (2, 2)]), (2, 3, [(1, 1), (1, 2), (2, 3)]), (6, 1, [(6, 1)])],
+)
+def test_attention_layers_are_matched_as_the_hidden_states_are(teacher_layers, student_layers, expected):
+    teacher = tiny_bert_config(num_hidden_layers=teacher_layers)
+    student = tiny_bert_config(num_hidden_layers=student_layers)
+    matches = check_attention_distillation(student, teacher, attention_loss_weight=1.0)
+    assert [(m.teacher_layer, m.student_layer) for m in matches] == expected
+    assert matches == default_layer_matches(teacher_layers, student_layers)
+
+
+def test_a_teacher_too_shallow_to_map_is_refused_naming_the_flag(tmp_path):
+    teacher, student = make_tiny_bert(seed=1, num_hidden_layers=1), make_tiny_bert(num_hidden_layers=3)
+    line = r"^--attention_loss_weight 0.5: the student's 3 layers cannot be matched to the teacher's 1 .*embeddings"
+    with pytest.raises(ValueError, match=line):
+        check_attention_distillation(student.config, teacher.config, 0.5)
+    with pytest.raises(ValueError, match=line):
+        DistillationTrainer(model=student, teacher_model=teacher,
+                            args=attention_args(tmp_path, attention_loss_weight=0.5))
+    with pytest.raises(ValueError, match="^--value_relation_weight 2.0: "):
+        check_attention_distillation(student.config, teacher.config, 0.0, value_relation_weight=2.0)
+    assert check_attention_distillation(student.config, teacher.config, 0.0) == []  # off: nothing to map
+
+
+@pytest.mark.parametrize("flag", ["attention_loss_weight", "value_relation_weight"])
+@pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf")])
+def test_bad_attention_weights_are_refused_naming_the_flag(tmp_path, flag, value):
+    with pytest.raises(ValueError, match=f"^--{flag} {value} must be a finite number >= 0$"):
+        training_args(tmp_path, **{flag: value})
+
+
+def test_weights_of_zero_record_nothing(tmp_path, monkeypatch):
+    """Existing runs pay nothing: no hooks, no extra parts, the loss as before."""
+    import trainers.distillation
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recorded_projections must not run when both attention weights are 0")
+
+    monkeypatch.setattr(trainers.distillation, "recorded_projections", refuse)
+    student, teacher = tiny_bert_without_dropout(seed=0), tiny_bert_without_dropout(seed=1)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path))
+    trainer.compute_loss(student.train(), padded_batch(pad=2))
+    assert set(trainer._loss_parts) == {"loss_ce", "loss_kl"}
+    assert trainer.attention_matches == []
+
+
+def test_attention_parts_are_logged_in_a_short_run(tmp_path):
+    teacher = make_tiny_bert(seed=1)
+    student = make_tiny_bert(seed=2, num_hidden_layers=1)  # random, not built from the teacher: the terms are not ~0
+    args = attention_args(tmp_path, per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2,
+                          attention_loss_weight=2.0, value_relation_weight=0.5)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args,
+                                  train_dataset=equal_length_features(8, seed=3), data_collator=default_data_collator)
+    assert trainer.attention_matches == [LayerMatch(teacher_layer=2, student_layer=1)]
+    trainer.train()
+    logs = training_logs(trainer)
+    assert len(logs) == 3
+    for entry in logs:
+        combined = (0.5 * entry["loss_ce"] + 0.5 * entry["loss_kl"] + 2.0 * entry["loss_attention"]
+                    + 0.5 * entry["loss_value_relation"])
+        assert entry["loss"] == pytest.approx(combined, abs=1e-3)
+        assert entry["loss_attention"] > 0 and entry["loss_value_relation"] > 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Attention relations with a transfer set: the labelled rows only
+
+
+@pytest.fixture
+def transfer_batch(tmp_path):
+    """4 transfer rows (cached targets of the teacher, seed 1) then 3 labelled rows, padded to one length."""
+    from trainers.ner_data import read_conll, tokenize_and_align
+    from trainers.transfer import TransferCollator, TransferPool, load_or_build_targets, read_transfer_sentences
+
+    tokenizer = make_tiny_tokenizer(tmp_path / "tokenizer")
+    path = tmp_path / "transfer.txt"
+    path.write_text("The bank said on Monday it rose.\nJohn met the team at the lake port.\n"
+                    "Shares rose 5 pct in talks after the cup.\nRain in the port of the lake.\n")
+    teacher = tiny_bert_without_dropout(seed=1)
+    sentences = read_transfer_sentences([str(path)], tokenizer)
+    targets = load_or_build_targets(teacher, tokenizer, sentences, [str(path)], 64, None, str(tmp_path / "cache"))
+    pool = TransferPool.build(sentences, targets, tokenizer, 64)
+    labelled = tokenize_and_align(read_conll(str(DEMO_DIR / "demo_train.txt"))[:3], tokenizer,
+                                  {label: i for i, label in enumerate(LABELS)}, 64)
+    batch = TransferCollator(tokenizer, pad_to_multiple_of=8)([pool.item(i) for i in range(len(pool))] + labelled)
+    assert batch["is_transfer"].tolist() == [True] * 4 + [False] * 3
+    return teacher, batch
+
+
+def test_attention_terms_of_a_mixed_batch_cover_its_labelled_rows(tmp_path, transfer_batch):
+    teacher, batch = transfer_batch
+    student = tiny_bert_without_dropout(seed=2).train()
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))
+    trainer.compute_loss(student, dict(batch))
+    mixed = relation_parts(trainer)
+    assert all(value > 0 for value in mixed.values())
+    labelled = {k: batch[k][4:] for k in ("input_ids", "attention_mask", "token_type_ids", "labels")}
+    trainer.compute_loss(student, labelled)  # the labelled rows alone, as a plain batch
+    assert relation_parts(trainer) == pytest.approx(mixed, rel=1e-5)
+
+
+def test_a_batch_of_transfer_rows_only_has_no_attention_terms(tmp_path, transfer_batch):
+    """Cached targets hold no attentions: such a batch adds none, and the parts' logged means skip it."""
+    teacher, batch = transfer_batch
+    only_transfer = {k: v[:4] for k, v in batch.items()}
+    student = tiny_bert_without_dropout(seed=2).train()
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=attention_args(tmp_path))
+    loss = trainer.compute_loss(student, dict(only_transfer))
+    assert all(torch.isnan(trainer._loss_parts[part][-1]) for part in ("loss_attention", "loss_value_relation"))
+    plain = DistillationTrainer(model=student, teacher_model=teacher, args=training_args(tmp_path, alpha=0.5))
+    torch.testing.assert_close(loss, plain.compute_loss(student, dict(only_transfer)))
+
+
+def test_cached_and_live_targets_give_the_same_attention_terms(tmp_path, transfer_batch):
+    teacher, batch = transfer_batch
+    student = tiny_bert_without_dropout(seed=2).train()
+    results = {}
+    for mode in ("cached", "live"):
+        trainer = DistillationTrainer(model=student, teacher_model=teacher, transfer_targets=mode,
+                                      args=attention_args(tmp_path))
+        results[mode] = trainer.compute_loss(student, dict(batch)).item(), relation_parts(trainer)
+    assert results["live"][1] == pytest.approx(results["cached"][1], rel=1e-5)
+    assert results["live"][0] == pytest.approx(results["cached"][0], rel=1e-3)  # fp16 cache: the only difference
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from modeling import (count_unique_parameters, load_bert, minilm_path, model_lab
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
 from run_ner_cli import run_cli
 from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
+from trainers.distillation import load_teacher
 from trainers.checks import check_config_values, check_finite, check_text_file, check_utf8, validate_run
 from trainers.deadline import DeadlineCallback
 from trainers.demo_data import DEMO_DIR
@@ -451,13 +452,15 @@ def set_training(args: RunArguments, training: recipes.TrainingRecipe) -> None:
 
 
 def select_on_validation(args: RunArguments) -> None:
-    """The recipes' selection: evaluate and save each epoch and keep the best on validation F1 (each flag unless
-    given; only where there is validation data to choose on)."""
+    """The recipes' selection: evaluate and save each epoch and keep the best on validation F1. All or nothing: a
+    run that sets any of these flags (or eval_steps, save_steps) chooses its own schedule; and only where there is
+    validation data to choose on."""
     data = args.data
     has_validation = data.validation_file or data.quickstart or not (data.train_file or data.test_file)
-    changes = {flag: value for flag, value in recipes.SELECTION_FLAGS.items() if flag not in args.given}
-    if not (has_validation and changes):
+    own = set(recipes.SELECTION_FLAGS) | {"eval_steps", "save_steps"}
+    if not has_validation or own & args.given:
         return
+    changes = dict(recipes.SELECTION_FLAGS)
     training = args.training
     kept = training.output_dir_given, training.phases_given
     args.training = replace(training, **changes)  # TrainingArguments checks and derives (greater_is_better) again
@@ -568,7 +571,12 @@ def prepare_teacher(args: RunArguments, label_list: list[str]) -> tuple[torch.nn
             fine_tune_teacher(args, path)
             if model_args.model_type != "student":  # a student is built from its teacher anyway
                 model_args.model_name_or_path = path
-    teacher = load_bert(path, "--teacher_name_or_path", label_list, args.model.cache_dir) if path else None
+    if path and model_args.model_type == "student":
+        kind = AutoConfig.from_pretrained(path, cache_dir=model_args.cache_dir).model_type
+        if kind != "bert":
+            raise ValueError(f"--teacher_name_or_path {path}: a --model_type student is built from its teacher's "
+                             f"layers, which needs a BERT, not a {kind!r} model")
+    teacher = load_teacher(path, "--teacher_name_or_path", label_list, model_args.cache_dir) if path else None
     return teacher, path
 
 

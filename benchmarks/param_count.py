@@ -28,7 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import modeling  # noqa: E402
 from benchmarks.shapes import NUM_LABELS, SHAPES  # noqa: E402
-from modeling.recipes import compress  # noqa: E402
+from modeling import planner  # noqa: E402
+from modeling.recipes import NAMED_RECIPES, compress  # noqa: E402
+
+PLAN_TARGETS = (5, 10, 20)
+TINY_SHAPE = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+# The rows --prune_student_vocab keeps of MiniLM's table on the CoNLL-2003 training split (results/cpu_full); the
+# other shapes are planned without student-vocabulary pruning (their tokenizers are not on this machine).
+PLAN_ROWS = {"minilm": 16000}
 
 ROW_NAMES = ("teacher", "factorized", "shared_attn", "shared_ffn", "shared_ffn + factorized",
              "shared_ffn groups + factorized", "shared_ffn relaxed + factorized", "low_rank", "low_rank (energy)",
@@ -112,6 +119,35 @@ def markdown_table(tables: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def plan_rows(shapes: dict) -> list[dict]:
+    """The budget planner's settings at each of PLAN_TARGETS for each shape (a refusal names the reachable ratio)."""
+    rows = []
+    for name, shape in shapes.items():
+        config = BertConfig(num_labels=NUM_LABELS, **shape)
+        for target in PLAN_TARGETS:
+            try:
+                plan = planner.plan(config, target_ratio=target, embedding_rows=PLAN_ROWS.get(name))
+            except planner.BudgetError as err:
+                rows.append(dict(shape=name, target=target, settings=f"refused: {err}", parameters=None, ratio=None))
+                continue
+            settings = (f"{plan.stage}: G={plan.num_shared_groups}, E={plan.embedding_size}, "
+                        f"positions {plan.position_embedding_size}, rank {plan.rank or 'full'}, "
+                        f"{'pruned to ' + format(plan.embedding_rows, ',') + ' rows' if plan.prune_student_vocab else 'full vocabulary'}, "
+                        f"lr {plan.training.learning_rate:g}")
+            rows.append(dict(shape=name, target=target, settings=settings, parameters=plan.num_parameters,
+                             ratio=plan.ratio))
+    return rows
+
+
+def plan_table(rows: list[dict]) -> str:
+    lines = ["| shape | --target_ratio | unique params (M) | ratio | planned settings |", "|---|---:|---:|---:|---|"]
+    for row in rows:
+        count = f"{row['parameters'] / 1e6:.2f}" if row["parameters"] else "—"
+        ratio = f"{row['ratio']:.2f}×" if row["ratio"] else "—"
+        lines.append(f"| {row['shape']} | {row['target']} | {count} | {ratio} | {row['settings']} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--energy_all", action="store_true",
@@ -125,6 +161,18 @@ def main(argv: list[str] | None = None) -> None:
         energy = 0.5 if args.energy_all or name != "bert-base" else None
         tables[name] = param_rows(shape, rank_energy=energy)
     print(markdown_table(tables))
+    print("\nThe budget planner (modeling/planner.py), and the named recipes' sizes:\n")
+    print(plan_table(plan_rows({**SHAPES, "tiny": TINY_SHAPE})))
+    with torch.device("meta"):
+        for name, recipe in NAMED_RECIPES.items():
+            sizes = {k: v for k, v in recipe.compression.items() if k != "prune_student_vocab"}
+            counts = []
+            for shape_name, shape in SHAPES.items():
+                teacher = BertForTokenClassification(BertConfig(num_labels=NUM_LABELS, **shape))
+                model = compress(teacher, recipe.model_type, **sizes)
+                counts.append(f"{shape_name} {modeling.count_unique_parameters(teacher) / modeling.count_unique_parameters(model):.2f}×")
+            pruned = " (before --prune_student_vocab)" if recipe.compression.get("prune_student_vocab") else ""
+            print(f"- --recipe {name}: {', '.join(counts)}{pruned}")
     print(f"\n{NUM_LABELS} labels; ratio = the teacher's unique parameters / the model's; the energy row's ranks "
           f"come from random weights. ({time.perf_counter() - start:.0f} s)")
 

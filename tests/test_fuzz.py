@@ -216,7 +216,7 @@ CASES = [
     Case("transfer_latin1", R, lambda x: x.args("--teacher_name_or_path", x.model, "--transfer_file",
                                                 x.write("tl.txt", LATIN1)), "tl.txt:3"),
     Case("transfer_no_teacher", R, lambda x: x.args("--transfer_file", x.write("t1.txt", "EU rejects it .\n")),
-         "--transfer_file needs --teacher_name_or_path"),
+         "--transfer_file needs a teacher, which labels the transfer set: drop --model_type finetune"),
     Case("transfer_ratio_zero", R, lambda x: x.args("--transfer_ratio", "0"), "--transfer_ratio 0"),
     Case("delta_rank_without_sharing", R, lambda x: x.args("--share_delta_rank", "4"), "--share_delta_rank"),
     Case("delta_rank_negative", R, lambda x: x.args("--model_type", "shared_ffn", "--share_delta_rank", "-1"),

@@ -42,7 +42,7 @@ def test_teacher_run_end_to_end(tiny_bert_dir, tmp_path):
     with open(output_dir / "results.json") as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(results, default=str))
-    assert saved["model_type"] == "teacher"
+    assert saved["model_type"] == "finetune"
     tiny_parameters = sum(p.numel() for p in make_tiny_bert().parameters())
     assert saved["num_parameters"] == tiny_parameters
     for key in ("validation_f1", "test_f1", "test_precision", "test_recall", "test_strict_f1",
@@ -206,7 +206,7 @@ def bad_inputs(tmp_path_factory):
         "delta_init_unknown": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "4",
                                           "--share_delta_init", "lora"], ["--share_delta_init", "lora"]),
         "prune_student_teacher": (files() + ["--prune_student_vocab"],
-                                  ["--prune_student_vocab with --model_type teacher"]),
+                                  ["--prune_student_vocab with --model_type finetune"]),
         "prune_student_resplit": (files() + ["--model_type", "shared_ffn", "--prune_student_vocab", "--prune_unseen",
                                              "resplit"], ["--prune_student_vocab with --prune_unseen resplit"]),
         "prune_student_twice": (files() + ["--model_type", "shared_ffn", "--prune_student_vocab", "--prune_vocab"],

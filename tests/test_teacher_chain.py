@@ -2,10 +2,8 @@
 shared_ffn, each step a short ``run_ner_compress.main`` run with a transfer file, and the transfer cache keyed by
 each teacher.
 
-``run_ner_compress.prepare_teacher`` loads its teacher with ``modeling.load_bert``, which refuses any model_type but
-``bert``. Until the script calls ``trainers.distillation.load_teacher`` there, the chain test routes that one call
-to it (``teacher_loader``), and ``test_the_script_itself_loads_a_compressed_teacher`` is an expected failure that
-turns into an error (strict) once the script is wired: then delete the marker and the routing.
+``run_ner_compress.prepare_teacher`` loads its teacher with ``trainers.distillation.load_teacher``, which takes a
+BERT or a compressed model of this project.
 
 Every model is a tiny BERT built in code (vocab 99, hidden 32, 2 layers); nothing downloads.
 """
@@ -43,18 +41,6 @@ def transfer_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def teacher_loader(monkeypatch):
-    """The script's teacher loaded by ``load_teacher`` (the wiring the lead adds to ``prepare_teacher``)."""
-    load_bert = run_ner_compress.load_bert
-
-    def routed(path, flag, *args, **kwargs):
-        loader = load_teacher if flag == "--teacher_name_or_path" else load_bert
-        return loader(path, flag, *args, **kwargs)
-
-    monkeypatch.setattr(run_ner_compress, "load_bert", routed)
-
-
 def chain_args(bert_dir, teacher_dir, output_dir, transfer_file, cache_dir, *extra) -> list[str]:
     """A few steps of a model built from ``bert_dir`` (always the BERT), distilled from ``teacher_dir``."""
     return [
@@ -69,8 +55,7 @@ def chain_args(bert_dir, teacher_dir, output_dir, transfer_file, cache_dir, *ext
     ]
 
 
-def test_teacher_assistant_chain_with_a_transfer_file(tiny_bert_dir, tmp_path, transfer_file, teacher_loader,
-                                                      capsys):
+def test_teacher_assistant_chain_with_a_transfer_file(tiny_bert_dir, tmp_path, transfer_file, capsys):
     cache_dir = tmp_path / "cache"
     assistant_dir, student_dir = tmp_path / "assistant", tmp_path / "student"
     assistant = run_ner_compress.main(chain_args(tiny_bert_dir, tiny_bert_dir, assistant_dir, transfer_file,
@@ -97,8 +82,6 @@ def test_teacher_assistant_chain_with_a_transfer_file(tiny_bert_dir, tmp_path, t
             assert f.metadata()["key"] == cache_key(teacher, tokenizer, [str(transfer_file)], 64, None)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="run_ner_compress.prepare_teacher loads the teacher with load_bert, not load_teacher")
 def test_the_script_itself_loads_a_compressed_teacher(tiny_bert_dir, tmp_path, transfer_file):
     compressed = modeling.compress(make_tiny_bert(), "shared_ffn")
     compressed.save_pretrained(tmp_path / "assistant")

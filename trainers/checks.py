@@ -11,6 +11,7 @@ which the script's ``cli()`` turns into one line and exit status 2.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import gzip
@@ -289,6 +290,14 @@ def _check_teacher(model_args, compression_args, training_args, source, teacher)
             f"--teacher_name_or_path {model_args.teacher_name_or_path}: its vocabulary has {teacher.vocab_size} "
             f"entries but the tokenizer {tokenizer_path} makes ids up to {tokenizer_size - 1}"
         )
+    attention = getattr(training_args, "attention_loss_weight", 0), getattr(training_args, "value_relation_weight", 0)
+    if any(attention):
+        from .distillation import check_attention_distillation  # distillation imports this module
+
+        student = copy.copy(source if source is not None else teacher)
+        if student_type:
+            student.num_hidden_layers = compression_args.student_num_layers
+        check_attention_distillation(student, teacher, *attention)
     if getattr(training_args, "hidden_loss_weight", 0) > 0:
         width = source.hidden_size if source is not None else compression_args.student_hidden_size or teacher.hidden_size
         if width != teacher.hidden_size:

@@ -18,8 +18,10 @@ from conftest import (DEMO_DIR, LABELS, REPO, export_with_tokenizer, make_tiny_b
 
 import run_ner_compress
 import run_ner_predict
-from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
 from export.quickstart import DEMO_LINES as QUICKSTART_LINES
+from runtime.backends import load_tokenizer_file
+from runtime.predict import PredictArguments, predict_file
+from runtime.windows import NerPredictor
 
 require_onnxruntime()
 
@@ -131,9 +133,9 @@ def test_f1_equals_the_figures_of_results_json(tiny_bert_dir, tmp_path, monkeypa
     (PyTorch), ONNX fp32 and ONNX int8: dynamic int8 quantizes each call's activations with one scale, so this holds
     because results.json's variants are batched as the command batches (in chunks of sentences, which the blank and
     -DOCSTART- lines of the test file must not shift; small chunks here, so that there are several)."""
-    import export.predict
+    import runtime.predict
 
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 8)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 8)
     output_dir = tmp_path / "trained"
     results = run_ner_compress.main([
         "--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(output_dir),
@@ -299,16 +301,16 @@ def mixed_lines(count: int = 60) -> list[str]:
 
 @pytest.mark.parametrize("model", ["int8", "random"])
 def test_model_threads_give_the_plain_output_in_order(models, tmp_path, monkeypatch, model):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)  # several chunks, two in flight at a time
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 9)  # several chunks, two in flight at a time
     outputs = {}
     for workers in (1, 3):
         args = PredictArguments(model=str(models[model]), input=str(source), output=str(tmp_path / f"{workers}.jsonl"),
                                 max_seq_length=16, stride=3, batch_size=4)
-        backend, tokenizer = export.predict.load_backend(args)
+        backend, tokenizer = runtime.predict.load_backend(args)
         shuffled = ShuffledBackend(backend, workers)
         summary = predict_file(args, shuffled, tokenizer, log=open(os.devnull, "w"))
         assert summary.sentences == 62
@@ -331,11 +333,12 @@ def test_model_threads_take_the_longest_batches_first(models):
 
 
 def test_chunks_count_sentences_and_bound_the_lines_between_them(monkeypatch):
-    import export.predict
-    from export.predict import Sentence, sentence_chunks
+    import runtime.predict
+    from runtime.formats import Sentence
+    from runtime.predict import sentence_chunks
 
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 2)
-    monkeypatch.setattr(export.predict, "MAX_COPY_LINES", 3)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 2)
+    monkeypatch.setattr(runtime.predict, "MAX_COPY_LINES", 3)
     items = [Sentence("copy", ["-DOCSTART-"])] + [Sentence(k, ["x"]) for _ in range(3) for k in ("words", "copy")]
     kinds = [[s.kind for s in chunk] for chunk in sentence_chunks(items)]
     assert kinds == [["copy", "words", "copy", "words"], ["copy", "words", "copy"]]  # blank lines do not count
@@ -344,14 +347,14 @@ def test_chunks_count_sentences_and_bound_the_lines_between_them(monkeypatch):
 
 
 def test_onnx_on_cpu_runs_one_single_threaded_call_per_core(models, tmp_path, monkeypatch, capsys):
-    import export.predict
+    import runtime.backends
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
     outputs = []
     for cores in (1, 3):
-        monkeypatch.setattr(export.predict, "usable_cores", lambda: cores)
-        backend, _ = export.predict.load_backend(PredictArguments(model=str(models["int8"]), input=str(source)))
+        monkeypatch.setattr(runtime.backends, "usable_cores", lambda: cores)
+        backend, _ = runtime.backends.load_backend(PredictArguments(model=str(models["int8"]), input=str(source)))
         assert backend.parallel_calls == cores
         threads = backend.session.session.get_session_options().intra_op_num_threads
         assert threads == (1 if cores > 1 else 0)  # 0: ONNX Runtime's default, all cores for the one call
@@ -369,13 +372,13 @@ class FailingBackend(ShuffledBackend):
 
 
 def test_a_failure_in_a_model_thread_stops_the_run_and_leaves_no_output(models, tmp_path, monkeypatch):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 9)
     args = PredictArguments(model=str(models["int8"]), input=str(source), output=str(tmp_path / "out.jsonl"))
-    backend, tokenizer = export.predict.load_backend(args)
+    backend, tokenizer = runtime.predict.load_backend(args)
     with pytest.raises(ValueError, match="model failure in a thread"):
         predict_file(args, FailingBackend(backend, 3), tokenizer, log=open(os.devnull, "w"))
     assert os.listdir(tmp_path) == ["in.txt"]
@@ -445,11 +448,11 @@ def test_other_encoding_reads_with_the_flag(models, tmp_path, monkeypatch, capsy
 
 
 def test_a_failure_mid_file_leaves_no_output(models, tmp_path, monkeypatch, capsys):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(DEMO_LINES * 5) + "\ncaf\xe9\n", encoding="latin-1")  # bad byte at line 11
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 4)  # two chunks are written before the bad line
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 4)  # two chunks are written before the bad line
     output = tmp_path / "out.jsonl"
     status, _, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source, "--output", output)
     assert status == 2 and f"{source}:11" in err

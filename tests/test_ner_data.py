@@ -65,6 +65,19 @@ def test_read_conll_two_columns_crlf_and_byte_order_mark(tmp_path):
     assert read_conll(str(path)) == [{"tokens": ["Joss", "rose"], "ner_tags": ["B-PER", "O"], "lines": [3, 4]}]
 
 
+# Whitespace and invisible format characters (Unicode Cf): a byte-order mark, a zero-width space, a word joiner
+INVISIBLE_LINES = ["\ufeff", "\u200b", " \u200c\t", "\u2060\u200b "]
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE_LINES)
+def test_a_line_of_invisible_characters_is_a_blank_line(tmp_path, invisible):
+    conll = write(tmp_path, "train.txt", f"Joss B-PER\nrose O\n{invisible}\nTalbrook B-LOC\n{invisible}\n")
+    assert read_conll(conll) == [{"tokens": ["Joss", "rose"], "ner_tags": ["B-PER", "O"], "lines": [1, 2]},
+                                 {"tokens": ["Talbrook"], "ner_tags": ["B-LOC"], "lines": [4]}]
+    jsonl = write(tmp_path, "train.jsonl", f'{invisible}\n{{"tokens": ["Joss"], "ner_tags": ["B-PER"]}}\n{invisible}\n')
+    assert read_jsonl(jsonl) == [{"tokens": ["Joss"], "ner_tags": ["B-PER"], "lines": [2]}]
+
+
 def test_read_conll_converts_iob1(tmp_path):
     path = write(tmp_path, "iob1.txt", "Lake I-LOC\nMiren I-LOC\nand O\nJoss I-PER\n")
     assert read_conll(path)[0]["ner_tags"] == ["B-LOC", "I-LOC", "O", "B-PER"]

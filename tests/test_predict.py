@@ -531,3 +531,40 @@ def test_predict_speed_times_every_variant_once_per_round(monkeypatch, capsys):
     assert order == ["a", "b", "c"] * 3
     assert speeds == dict.fromkeys(commands, [1.0, 1.0, 1.0])
     assert capsys.readouterr().err.count("round ") == 3
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CoNLL input: invisible blank lines, and tagged or untagged decided on the tagged lines
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", " \u200c\t"])
+def test_a_line_of_invisible_characters_is_a_blank_line(models, tmp_path, monkeypatch, capsys, invisible):
+    source = tmp_path / "in.txt"
+    source.write_text(f"-DOCSTART- O\n\nlake B-LOC\nport I-LOC\n{invisible}\nthe O\n", encoding="utf-8")
+    status, out, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source)
+    assert status == 0, err
+    columns = [line.split()[:-1] for line in out.splitlines()]
+    assert columns == [["-DOCSTART-", "O"], [], ["lake", "B-LOC"], ["port", "I-LOC"], [], ["the", "O"]]
+    assert "2 sentences" in err and SCORE_LINE.search(err)  # two sentences, scored against their gold tags
+
+
+@pytest.mark.parametrize("docstart", ["-DOCSTART- -X- O O\n\n", ""])
+def test_a_tagged_file_with_a_line_missing_its_tag_is_rejected_at_that_line(models, tmp_path, monkeypatch, capsys,
+                                                                              docstart):
+    """Not read as untagged (its gold dropped) or as raw text: the tagged lines decide, the odd line is named."""
+    source = tmp_path / "in.txt"
+    source.write_text(docstart + "lake B-LOC\nport I-LOC\nthe O\n\nbank O\nrain\nthe O\n", encoding="utf-8")
+    status, out, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source)
+    line = docstart.count("\n") + 6
+    assert status == 2 and err.count("\n") == 1 and f"{source}:{line}: " in err and "'rain'" in err, err
+
+
+def test_tagged_or_untagged_is_decided_on_the_tagged_lines():
+    from runtime.formats import detect_input_format
+
+    tagged = ["-DOCSTART- -X- O O", "", "lake B-LOC", "port I-LOC", "rain", "the O"]
+    assert detect_input_format("in.txt", tagged) == ("conll", True)
+    assert detect_input_format("in.txt", tagged[2:]) == ("conll", True)
+    untagged = ["-DOCSTART-", "", "lake", "port", "rain O", "the"]  # one token line that happens to end in O
+    assert detect_input_format("in.txt", untagged) == ("conll", False)
+    assert detect_input_format("in.txt", ["Mara joined Norvane Bank .", "Hello", "He said O"]) == ("text", False)

@@ -5,8 +5,10 @@ Entities open as conlleval and seqeval's default mode open them: at B-X, or at I
 ```python
 >>> group_entities(["B-PER", "I-PER", "O", "I-LOC"])
 [(0, 2, 'PER'), (3, 4, 'LOC')]
->>> counts = EntityCounts(); counts.add(gold_tags, predicted_tags); counts.scores()
-{'precision': 0.5, 'recall': 1.0, 'f1': 0.6667}
+>>> counts = EntityCounts()
+>>> counts.add(["B-PER", "I-PER", "O"], ["B-PER", "I-PER", "B-LOC"])
+>>> counts.scores()
+{'precision': 0.5, 'recall': 1.0, 'f1': 0.6666666666666666}
 ```
 """
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .scoring import entity_dicts
 
-DEFAULT_MAX_LENGTH = 512  # subwords per window when the model does not say
+DEFAULT_MAX_LENGTH = 512  # subwords per window by default, and the limit for a model that gives none
 
 
 def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:

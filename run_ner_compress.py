@@ -46,10 +46,11 @@ from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, wr
 from modeling import (count_unique_parameters, load_bert, minilm_path, model_labels, planner, recipes,
                       token_classification_labels)
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
-from run_ner_cli import run_cli
+from runtime.console import run_cli
+from runtime.textfiles import check_text_file, check_utf8
 from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
+from trainers.checks import check_config_values, check_finite, validate_run
 from trainers.distillation import load_teacher
-from trainers.checks import check_config_values, check_finite, check_text_file, check_utf8, validate_run
 from trainers.deadline import DeadlineCallback
 from trainers.demo_data import DEMO_DIR
 from trainers.guards import NonFiniteGuard

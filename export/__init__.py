@@ -11,8 +11,8 @@ onnx and onnxruntime are optional (``pip install -e '.[onnx]'``); they are impor
 ```
 """
 
-# Imported on first use, so that the torch-free modules (onnx_session, predict) load without torch: importing
-# ``export.predict`` runs this file first.
+# Imported on first use: ``import export`` loads neither torch nor onnx until a function is used. (The torch-free
+# prediction runtime is the ``runtime`` package.)
 _LAZY = {
     "OnnxNerPipeline": "onnx_pipeline",
     "OnnxTokenClassifier": "onnx_pipeline",

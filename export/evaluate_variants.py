@@ -30,11 +30,14 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoTokenizer
 
-from trainers.atomic import staged_dir
+from runtime.atomic import staged_dir
+from runtime.backends import TorchBackend, load_onnx
+from runtime.formats import Sentence
+from runtime.predict import CHUNK_SENTENCES, ChunkFormatter, PredictArguments, predict_sentences
+from runtime.scoring import EntityCounts
+from runtime.windows import NerPredictor
 
 from .onnx_export import export_onnx, load_token_classifier
-from .predict import (CHUNK_SENTENCES, ChunkFormatter, EntityCounts, NerPredictor, PredictArguments, Sentence,
-                      TorchBackend, load_onnx, predict_sentences)
 from .quantization import quantize_dynamic_torch, quantize_onnx_int8
 from .vocab_pruning import DEFAULT_UNSEEN, UNSEEN_MODES, prune_to_folder, retokenized_rate, unk_rate
 

@@ -21,9 +21,8 @@ from torch import nn
 from transformers import AutoModelForTokenClassification
 
 import modeling  # noqa: F401  (registers the compressed model types with the Auto classes)
-from trainers.atomic import atomic_path
-
-from .onnx_session import INPUT_NAMES
+from runtime.atomic import atomic_path
+from runtime.backends import INPUT_NAMES
 
 logger = logging.getLogger(__name__)
 

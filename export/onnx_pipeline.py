@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig, TokenClassificationPipeline
 
+from runtime.backends import INPUT_NAMES, OnnxNerSession
+
 from .onnx_export import require_onnx
-from .onnx_session import INPUT_NAMES, OnnxNerSession
 
 
 class OnnxTokenClassifier:

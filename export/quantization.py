@@ -17,7 +17,7 @@ import os
 import torch
 from torch import nn
 
-from trainers.atomic import atomic_path
+from runtime.atomic import atomic_path
 
 from .onnx_export import add_metadata, require_onnx
 

@@ -54,8 +54,8 @@ from torch import nn
 
 from modeling import CompressedBertForTokenClassification, IndexedEmbedding
 from modeling.modeling_compressed_bert import CompressedBertPreTrainedModel
-from trainers.atomic import staged_dir
-from trainers.checks import check_text_file
+from runtime.atomic import staged_dir
+from runtime.textfiles import check_text_file
 
 logger = logging.getLogger(__name__)
 

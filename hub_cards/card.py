@@ -21,7 +21,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from trainers.atomic import write_text_atomic
+from runtime.atomic import write_text_atomic
 from trainers.results import Distillation, RunResults, TransferSet, redact_command
 
 from .dataset import DatasetInfo, describe_dataset

@@ -17,8 +17,8 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
+from runtime.formats import DOCSTART, read_ner_file
 from trainers.demo_data import DEMO_DIR
-from trainers.ner_data import DOCSTART, read_ner_file
 from trainers.results import RunResults
 
 CONLL2003 = "conll2003"
@@ -105,7 +105,7 @@ def _files_are_conll2003(files: dict[str, str]) -> bool:
             return False
     try:
         return detect_dataset_hub_id({split: read_ner_file(path) for split, path in files.items()}) == CONLL2003
-    except (OSError, ValueError):  # NERDataError is a ValueError
+    except (OSError, ValueError):  # NerDataError is a ValueError
         return False
 
 

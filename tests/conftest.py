@@ -173,7 +173,7 @@ BLOCK_TORCH = textwrap.dedent("""
         assert not {"torch", "transformers"} & set(sys.modules), "torch or transformers was imported"
         if os.environ.get("PREDICT_FROM"):
             files = [importlib.util.find_spec("run_ner_predict").origin] + [
-                sys.modules[name].__file__ for name in ("run_ner_cli", "export.predict", "export.onnx_session")]
+                sys.modules[name].__file__ for name in ("runtime.console", "runtime.predict", "runtime.backends")]
             assert all(f.startswith(os.environ["PREDICT_FROM"] + os.sep) for f in files), files
 """)
 

@@ -130,7 +130,7 @@ def optimized_ops(path: str, saved_as, make_session) -> collections.Counter:
 def test_cpu_session_keeps_layer_norms_unfused(exported, tmp_path):
     """SkipLayerNormalization is several times slower than Add + LayerNormalization on CPU, so the sessions of
     OnnxNerSession (run_ner_predict, the pipeline) leave that rewrite out; a plain session makes it."""
-    from export.onnx_session import OnnxNerSession
+    from runtime.backends import OnnxNerSession
 
     import onnxruntime
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import LABELS, make_tiny_tokenizer
 
 from trainers.ner_data import (
-    NERDataError,
+    NerDataError,
     check_known_tags,
     iob1_to_iob2,
     load_ner_splits,
@@ -63,6 +63,19 @@ def test_read_conll_two_columns_crlf_and_byte_order_mark(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeff-DOCSTART- O\r\n\r\nJoss B-PER\r\nrose O\r\n".encode())
     assert read_conll(str(path)) == [{"tokens": ["Joss", "rose"], "ner_tags": ["B-PER", "O"], "lines": [3, 4]}]
+
+
+# Whitespace and invisible format characters (Unicode Cf): a byte-order mark, a zero-width space, a word joiner
+INVISIBLE_LINES = ["\ufeff", "\u200b", " \u200c\t", "\u2060\u200b "]
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE_LINES)
+def test_a_line_of_invisible_characters_is_a_blank_line(tmp_path, invisible):
+    conll = write(tmp_path, "train.txt", f"Joss B-PER\nrose O\n{invisible}\nTalbrook B-LOC\n{invisible}\n")
+    assert read_conll(conll) == [{"tokens": ["Joss", "rose"], "ner_tags": ["B-PER", "O"], "lines": [1, 2]},
+                                 {"tokens": ["Talbrook"], "ner_tags": ["B-LOC"], "lines": [4]}]
+    jsonl = write(tmp_path, "train.jsonl", f'{invisible}\n{{"tokens": ["Joss"], "ner_tags": ["B-PER"]}}\n{invisible}\n')
+    assert read_jsonl(jsonl) == [{"tokens": ["Joss"], "ner_tags": ["B-PER"], "lines": [2]}]
 
 
 def test_read_conll_converts_iob1(tmp_path):
@@ -183,7 +196,7 @@ def test_word_without_subwords_is_not_counted_as_truncated(tokenizer, caplog):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Bad input: one NERDataError naming the file (and line)
+# Bad input: one NerDataError naming the file (and line)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +217,7 @@ def test_word_without_subwords_is_not_counted_as_truncated(tokenizer, caplog):
 )
 def test_bad_file_names_file_and_line(tmp_path, name, text, where, what):
     path = write(tmp_path, name, text)
-    with pytest.raises(NERDataError) as err:
+    with pytest.raises(NerDataError) as err:
         read_ner_file(path)
     message = str(err.value)
     assert message.startswith(str(tmp_path / where)), message
@@ -212,7 +225,7 @@ def test_bad_file_names_file_and_line(tmp_path, name, text, where, what):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(NERDataError, match=r"nope\.txt: no such file"):
+    with pytest.raises(NerDataError, match=r"nope\.txt: no such file"):
         load_ner_splits(train_file=str(tmp_path / "nope.txt"))
 
 
@@ -222,16 +235,16 @@ def test_unknown_tag_in_test_data_names_file_and_line(tmp_path):
     data = load_ner_splits(train_file=train, test_file=test)
     label2id = {label: i for i, label in enumerate(data.label_list)}
     check_known_tags(data.splits["train"], label2id, data.sources["train"])
-    with pytest.raises(NERDataError) as err:
+    with pytest.raises(NerDataError) as err:
         check_known_tags(data.splits["test"], label2id, data.sources["test"])
     assert str(err.value).startswith(f"{test}:6: tag 'B-DATE'")
 
 
 def test_unknown_tag_without_lines_names_the_example():
-    with pytest.raises(NERDataError, match=r"^hub\[test\] \(example 1\): tag 'B-DATE'"):
+    with pytest.raises(NerDataError, match=r"^hub\[test\] \(example 1\): tag 'B-DATE'"):
         check_known_tags([record(["a"], ["O"]), record(["b"], ["B-DATE"])], LABEL2ID, "hub[test]")
 
 
 def test_no_data_source_at_all():
-    with pytest.raises(NERDataError, match="--dataset_name"):
+    with pytest.raises(NerDataError, match="--dataset_name"):
         load_ner_splits(dataset_name=None)

@@ -18,8 +18,10 @@ from conftest import (DEMO_DIR, LABELS, REPO, export_with_tokenizer, make_tiny_b
 
 import run_ner_compress
 import run_ner_predict
-from export.predict import NerPredictor, PredictArguments, load_tokenizer_file, predict_file
 from export.quickstart import DEMO_LINES as QUICKSTART_LINES
+from runtime.backends import load_tokenizer_file
+from runtime.predict import PredictArguments, predict_file
+from runtime.windows import NerPredictor
 
 require_onnxruntime()
 
@@ -131,9 +133,9 @@ def test_f1_equals_the_figures_of_results_json(tiny_bert_dir, tmp_path, monkeypa
     (PyTorch), ONNX fp32 and ONNX int8: dynamic int8 quantizes each call's activations with one scale, so this holds
     because results.json's variants are batched as the command batches (in chunks of sentences, which the blank and
     -DOCSTART- lines of the test file must not shift; small chunks here, so that there are several)."""
-    import export.predict
+    import runtime.predict
 
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 8)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 8)
     output_dir = tmp_path / "trained"
     results = run_ner_compress.main([
         "--model_name_or_path", str(tiny_bert_dir), "--output_dir", str(output_dir),
@@ -299,16 +301,16 @@ def mixed_lines(count: int = 60) -> list[str]:
 
 @pytest.mark.parametrize("model", ["int8", "random"])
 def test_model_threads_give_the_plain_output_in_order(models, tmp_path, monkeypatch, model):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)  # several chunks, two in flight at a time
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 9)  # several chunks, two in flight at a time
     outputs = {}
     for workers in (1, 3):
         args = PredictArguments(model=str(models[model]), input=str(source), output=str(tmp_path / f"{workers}.jsonl"),
                                 max_seq_length=16, stride=3, batch_size=4)
-        backend, tokenizer = export.predict.load_backend(args)
+        backend, tokenizer = runtime.predict.load_backend(args)
         shuffled = ShuffledBackend(backend, workers)
         summary = predict_file(args, shuffled, tokenizer, log=open(os.devnull, "w"))
         assert summary.sentences == 62
@@ -331,11 +333,12 @@ def test_model_threads_take_the_longest_batches_first(models):
 
 
 def test_chunks_count_sentences_and_bound_the_lines_between_them(monkeypatch):
-    import export.predict
-    from export.predict import Sentence, sentence_chunks
+    import runtime.predict
+    from runtime.formats import Sentence
+    from runtime.predict import sentence_chunks
 
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 2)
-    monkeypatch.setattr(export.predict, "MAX_COPY_LINES", 3)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 2)
+    monkeypatch.setattr(runtime.predict, "MAX_COPY_LINES", 3)
     items = [Sentence("copy", ["-DOCSTART-"])] + [Sentence(k, ["x"]) for _ in range(3) for k in ("words", "copy")]
     kinds = [[s.kind for s in chunk] for chunk in sentence_chunks(items)]
     assert kinds == [["copy", "words", "copy", "words"], ["copy", "words", "copy"]]  # blank lines do not count
@@ -344,14 +347,14 @@ def test_chunks_count_sentences_and_bound_the_lines_between_them(monkeypatch):
 
 
 def test_onnx_on_cpu_runs_one_single_threaded_call_per_core(models, tmp_path, monkeypatch, capsys):
-    import export.predict
+    import runtime.backends
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
     outputs = []
     for cores in (1, 3):
-        monkeypatch.setattr(export.predict, "usable_cores", lambda: cores)
-        backend, _ = export.predict.load_backend(PredictArguments(model=str(models["int8"]), input=str(source)))
+        monkeypatch.setattr(runtime.backends, "usable_cores", lambda: cores)
+        backend, _ = runtime.backends.load_backend(PredictArguments(model=str(models["int8"]), input=str(source)))
         assert backend.parallel_calls == cores
         threads = backend.session.session.get_session_options().intra_op_num_threads
         assert threads == (1 if cores > 1 else 0)  # 0: ONNX Runtime's default, all cores for the one call
@@ -369,13 +372,13 @@ class FailingBackend(ShuffledBackend):
 
 
 def test_a_failure_in_a_model_thread_stops_the_run_and_leaves_no_output(models, tmp_path, monkeypatch):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(mixed_lines()) + "\n", encoding="utf-8")
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 9)
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 9)
     args = PredictArguments(model=str(models["int8"]), input=str(source), output=str(tmp_path / "out.jsonl"))
-    backend, tokenizer = export.predict.load_backend(args)
+    backend, tokenizer = runtime.predict.load_backend(args)
     with pytest.raises(ValueError, match="model failure in a thread"):
         predict_file(args, FailingBackend(backend, 3), tokenizer, log=open(os.devnull, "w"))
     assert os.listdir(tmp_path) == ["in.txt"]
@@ -445,11 +448,11 @@ def test_other_encoding_reads_with_the_flag(models, tmp_path, monkeypatch, capsy
 
 
 def test_a_failure_mid_file_leaves_no_output(models, tmp_path, monkeypatch, capsys):
-    import export.predict
+    import runtime.predict
 
     source = tmp_path / "in.txt"
     source.write_text("\n".join(DEMO_LINES * 5) + "\ncaf\xe9\n", encoding="latin-1")  # bad byte at line 11
-    monkeypatch.setattr(export.predict, "CHUNK_SENTENCES", 4)  # two chunks are written before the bad line
+    monkeypatch.setattr(runtime.predict, "CHUNK_SENTENCES", 4)  # two chunks are written before the bad line
     output = tmp_path / "out.jsonl"
     status, _, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source, "--output", output)
     assert status == 2 and f"{source}:11" in err
@@ -528,3 +531,40 @@ def test_predict_speed_times_every_variant_once_per_round(monkeypatch, capsys):
     assert order == ["a", "b", "c"] * 3
     assert speeds == dict.fromkeys(commands, [1.0, 1.0, 1.0])
     assert capsys.readouterr().err.count("round ") == 3
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CoNLL input: invisible blank lines, and tagged or untagged decided on the tagged lines
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", " \u200c\t"])
+def test_a_line_of_invisible_characters_is_a_blank_line(models, tmp_path, monkeypatch, capsys, invisible):
+    source = tmp_path / "in.txt"
+    source.write_text(f"-DOCSTART- O\n\nlake B-LOC\nport I-LOC\n{invisible}\nthe O\n", encoding="utf-8")
+    status, out, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source)
+    assert status == 0, err
+    columns = [line.split()[:-1] for line in out.splitlines()]
+    assert columns == [["-DOCSTART-", "O"], [], ["lake", "B-LOC"], ["port", "I-LOC"], [], ["the", "O"]]
+    assert "2 sentences" in err and SCORE_LINE.search(err)  # two sentences, scored against their gold tags
+
+
+@pytest.mark.parametrize("docstart", ["-DOCSTART- -X- O O\n\n", ""])
+def test_a_tagged_file_with_a_line_missing_its_tag_is_rejected_at_that_line(models, tmp_path, monkeypatch, capsys,
+                                                                              docstart):
+    """Not read as untagged (its gold dropped) or as raw text: the tagged lines decide, the odd line is named."""
+    source = tmp_path / "in.txt"
+    source.write_text(docstart + "lake B-LOC\nport I-LOC\nthe O\n\nbank O\nrain\nthe O\n", encoding="utf-8")
+    status, out, err = run_cli(monkeypatch, capsys, "--model", models["random"], "--input", source)
+    line = docstart.count("\n") + 6
+    assert status == 2 and err.count("\n") == 1 and f"{source}:{line}: " in err and "'rain'" in err, err
+
+
+def test_tagged_or_untagged_is_decided_on_the_tagged_lines():
+    from runtime.formats import detect_input_format
+
+    tagged = ["-DOCSTART- -X- O O", "", "lake B-LOC", "port I-LOC", "rain", "the O"]
+    assert detect_input_format("in.txt", tagged) == ("conll", True)
+    assert detect_input_format("in.txt", tagged[2:]) == ("conll", True)
+    untagged = ["-DOCSTART-", "", "lake", "port", "rain O", "the"]  # one token line that happens to end in O
+    assert detect_input_format("in.txt", untagged) == ("conll", False)
+    assert detect_input_format("in.txt", ["Mara joined Norvane Bank .", "Hello", "He said O"]) == ("text", False)

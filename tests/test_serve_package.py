@@ -1,12 +1,13 @@
-"""serve/, the torch-free distribution: its wheel's requirements, files and command, and the installed wheel,
-apart from the checkout and with torch and transformers unimportable, predicting what the checkout predicts."""
+"""serve/, the torch-free distribution of the runtime package: built from the checkout's own files (no links), its
+wheel's requirements, files and command, the full package requiring it and shipping none of its modules, and the
+installed wheel, apart from the checkout and with torch and transformers unimportable, predicting what the checkout
+predicts."""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import stat
 import subprocess
@@ -18,15 +19,15 @@ import pytest
 from conftest import REPO, export_with_tokenizer, make_tiny_bert, require_onnxruntime, run_without_torch
 from packaging.requirements import Requirement
 
-from export.predict import PredictArguments, predict_file
 from export.quickstart import DEMO_LINES
+from runtime.predict import PredictArguments, predict_file
 
 require_onnxruntime()
 
 SERVE = REPO / "serve"
-# The torch-free modules, as symlinks in serve/ to the checkout's files
-SERVE_MODULES = ["run_ner_predict.py", "run_ner_cli.py", "export/__init__.py", "export/predict.py",
-                 "export/onnx_session.py"]
+# The torch-free modules: the checkout's runtime package and the command's script
+SERVE_MODULES = sorted(["run_ner_predict.py"] + [path.relative_to(REPO).as_posix()
+                                                 for path in (REPO / "runtime").glob("*.py")])
 TRAINING_STACK = {"torch", "transformers", "datasets", "accelerate", "evaluate", "safetensors", "huggingface-hub"}
 
 
@@ -37,15 +38,13 @@ def pip(*args) -> None:
 
 
 def copy_of_serve(root: Path) -> Path:
-    """serve/ with its symlinks, and the files they point to at the same places: a build writes build/ and .egg-info
-    into its source folder, and these then stay out of the checkout (where a stale build/ could also reach the
-    wheel)."""
-    shutil.copytree(SERVE, root / "serve", symlinks=True,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    """serve/ and the modules its pyproject maps from the folder above (package-dir ".."), at the same places: a
+    build writes build/ and .egg-info beside them, and these then stay out of the checkout (where a stale build/
+    could also reach the wheel)."""
+    shutil.copytree(SERVE, root / "serve", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     for name in SERVE_MODULES:
-        target = (SERVE / name).resolve()
-        (root / target.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(target, root / target.relative_to(REPO))
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
     return root / "serve"
 
 
@@ -64,14 +63,13 @@ def installed(wheel, tmp_path_factory) -> Path:
     return target
 
 
-def test_serve_modules_are_relative_links_to_the_checkouts_files():
-    for name in SERVE_MODULES:
-        link = SERVE / name
-        assert link.is_symlink() and not os.path.isabs(os.readlink(link)), f"{link} is not a relative symlink"
-        assert link.resolve() == (REPO / name).resolve()
+def test_serve_holds_no_links_and_no_modules():
+    """The real files stay at the top of the checkout; serve/ is only the distribution's description."""
+    assert [path for path in SERVE.rglob("*") if path.is_symlink()] == []
+    assert [path for path in SERVE.rglob("*.py") if "build" not in path.relative_to(SERVE).parts] == []
 
 
-def test_wheel_holds_the_five_modules_as_regular_files_equal_to_the_checkouts(wheel):
+def test_wheel_holds_the_runtime_and_the_script_as_regular_files_equal_to_the_checkouts(wheel):
     with zipfile.ZipFile(wheel) as archive:
         modules = [info for info in archive.infolist() if ".dist-info/" not in info.filename]
         assert sorted(info.filename for info in modules) == sorted(SERVE_MODULES)
@@ -81,11 +79,24 @@ def test_wheel_holds_the_five_modules_as_regular_files_equal_to_the_checkouts(wh
 
 
 def setup_py_arguments() -> dict:
-    """The literal keyword arguments of setup.py's ``setup(...)`` call, read without running it."""
+    """The literal keyword arguments of setup.py's ``setup(...)`` call, read without running it (``packages``:
+    the ``include`` list given to find_packages)."""
     call = next(node for node in ast.walk(ast.parse((REPO / "setup.py").read_text(encoding="utf-8")))
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup")
-    return {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords
-            if keyword.arg in ("version", "install_requires", "extras_require")}
+    arguments = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords
+                 if keyword.arg in ("version", "install_requires", "extras_require", "py_modules", "entry_points")}
+    (packages,) = [keyword.value for keyword in call.keywords if keyword.arg == "packages"]
+    arguments["packages"] = ast.literal_eval(next(k.value for k in packages.keywords if k.arg == "include"))
+    return arguments
+
+
+def test_the_full_package_requires_serve_at_its_version_and_ships_none_of_its_modules():
+    setup_py = setup_py_arguments()
+    assert f"bert-ner-compress-serve=={setup_py['version']}" in setup_py["install_requires"]
+    serve_tops = {name.split("/")[0].removesuffix(".py") for name in SERVE_MODULES}
+    assert serve_tops == {"runtime", "run_ner_predict"}
+    assert not serve_tops & (set(setup_py["packages"]) | set(setup_py["py_modules"]))
+    assert not any(script.startswith("run_ner_predict=") for script in setup_py["entry_points"]["console_scripts"])
 
 
 def test_wheel_requires_the_runtime_only_at_setup_pys_version_and_ranges(installed):

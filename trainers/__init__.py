@@ -9,7 +9,7 @@ from .distillation import (
     masked_kl,
 )
 from .metrics import build_compute_metrics, entity_scores
-from .ner_data import NERDataError, iob1_to_iob2, load_ner_splits, read_conll, read_jsonl, tokenize_and_align
+from .ner_data import NerDataError, iob1_to_iob2, load_ner_splits, read_conll, read_jsonl, tokenize_and_align
 from .transfer import (
     TransferArguments,
     TransferCollator,

@@ -1,8 +1,8 @@
 """Checks that run before the first training step, so bad input ends in one line naming the file, line or flag.
 
-``validate_run`` is called once by ``run_ner_compress.py`` after parsing; the readers in ``ner_data`` check the data
-files themselves (with ``check_utf8`` for their encoding). Everything here raises ``ValueError`` or ``OSError``,
-which the script's ``cli()`` turns into one line and exit status 2.
+``validate_run`` is called once by ``run_ner_compress.py`` after parsing; the readers in ``runtime.formats`` check
+the data files themselves (with ``runtime.textfiles.check_text_file``). Everything here raises ``ValueError`` or
+``OSError``, which the script's ``cli()`` turns into one line and exit status 2.
 
 ```python
 >>> validate_run(model_args, compression_args, data_args, training_args)  # before any model is loaded
@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import gzip
 import math
 import os
 import types
@@ -35,47 +34,7 @@ class ConfigValueError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Files
-
-
-def check_utf8(path: str, what: str = "") -> None:
-    """Raise naming ``path:line`` (and the byte offset in the file) at the first byte that is not UTF-8 (``.gz``
-    files are read decompressed; a NUL byte means binary).
-
-    Python's own message gives the position inside a read buffer, not in the file, and no file name.
-    """
-    prefix = f"{what} " if what else ""
-    try:
-        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
-            data = f.read()
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{prefix}{path}: cannot read it ({err})") from None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        hint = " (UTF-16?)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        raise ValueError(
-            f"{prefix}{path}:{line}: not UTF-8 text{hint}: byte 0x{data[err.start]:02x} at offset {err.start} "
-            "of the file; save it as UTF-8"
-        ) from None
-    nul = data.find(b"\x00")
-    if nul >= 0:  # valid UTF-8, but no text file holds it
-        line = data.count(b"\n", 0, nul) + 1
-        raise ValueError(f"{prefix}{path}:{line}: a NUL byte at offset {nul}: binary, not text")
-
-
-def check_text_file(path: str, flag: str = "") -> None:
-    """A plain-text input (given by ``flag``, named in the message): it exists, is a file, is not empty, and is
-    UTF-8."""
-    prefix = f"{flag} " if flag else ""
-    if os.path.isdir(path):
-        raise ValueError(f"{prefix}{path}: is a folder, not a text file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{prefix}{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise ValueError(f"{prefix}{path}: the file is empty")
-    check_utf8(path, flag)
+# Folders
 
 
 def _looks_local(path: str) -> bool:

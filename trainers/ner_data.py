@@ -1,128 +1,21 @@
-"""Reading NER data (CoNLL columns, JSON lines, or a Hub dataset) and aligning labels to subwords.
+"""NER data for training (local files, or a Hub dataset) and its labels aligned to subwords.
 
 Every split comes out as records ``{"tokens": [...], "ner_tags": [...], "lines": [...]}`` with string tags
 in IOB2. ``lines`` keeps the source line of each token so that a bad tag can be reported as ``file:line``.
+Local files are read by ``runtime.formats`` (the reader ``run_ner_predict`` uses too); its readers are re-exported.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
-from .checks import check_text_file
+from runtime.formats import NerDataError, check_tag, iob1_to_iob2
+from runtime.formats import read_conll, read_jsonl, read_ner_file  # noqa: F401  (re-exported: the training readers)
 
 logger = logging.getLogger(__name__)
 
-DOCSTART = "-DOCSTART-"
 DEFAULT_MAX_SEQ_LENGTH = 256  # subword positions per sentence; longer ones are truncated with a warning
-
-
-class NERDataError(ValueError):
-    """Bad input data: the message names the file and line."""
-
-
-def read_conll(path: str) -> list[dict]:
-    """Read CoNLL column format: token first, tag last, blank line between sentences, -DOCSTART- skipped."""
-    _check_file(path)
-    sentences, tokens, tags, lines = [], [], [], []
-    with open(path, encoding="utf-8-sig") as f:  # -sig: drop a byte-order mark
-        for line_no, raw in enumerate(f, start=1):
-            columns = raw.split()
-            if not columns:
-                if tokens:
-                    sentences.append({"tokens": tokens, "ner_tags": tags, "lines": lines})
-                    tokens, tags, lines = [], [], []
-                continue
-            if columns[0] == DOCSTART:
-                continue
-            if len(columns) < 2:
-                raise NERDataError(
-                    f"{path}:{line_no}: expected a token and a tag separated by whitespace, "
-                    f"found a single column {raw.strip()!r}"
-                )
-            _check_tag(columns[-1], f"{path}:{line_no}")
-            tokens.append(columns[0])
-            tags.append(columns[-1])
-            lines.append(line_no)
-    if tokens:
-        sentences.append({"tokens": tokens, "ner_tags": tags, "lines": lines})
-    if not sentences:
-        raise NERDataError(f"{path}: no sentences found (the file holds only blank or -DOCSTART- lines)")
-    return [dict(s, ner_tags=iob1_to_iob2(s["ner_tags"])) for s in sentences]
-
-
-def read_jsonl(path: str) -> list[dict]:
-    """Read JSON lines, one sentence per line: ``{"tokens": [...], "ner_tags": ["O", "B-PER", ...]}``."""
-    _check_file(path)
-    sentences = []
-    with open(path, encoding="utf-8-sig") as f:  # -sig: drop a byte-order mark
-        for line_no, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise NERDataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise NERDataError(f"{path}:{line_no}: expected a JSON object with 'tokens' and 'ner_tags'")
-            tokens, tags = record.get("tokens"), record.get("ner_tags")
-            if not isinstance(tokens, list) or not isinstance(tags, list):
-                raise NERDataError(f"{path}:{line_no}: each line needs the lists 'tokens' and 'ner_tags'")
-            if len(tokens) != len(tags):
-                raise NERDataError(
-                    f"{path}:{line_no}: {len(tokens)} tokens but {len(tags)} ner_tags"
-                )
-            if not all(isinstance(t, str) for t in tags):
-                raise NERDataError(f"{path}:{line_no}: ner_tags must be tag strings such as 'B-PER'")
-            if not all(isinstance(t, str) for t in tokens):
-                raise NERDataError(f"{path}:{line_no}: tokens must be strings")
-            for tag in tags:
-                _check_tag(tag, f"{path}:{line_no}")
-            if tokens:
-                sentences.append(
-                    {"tokens": tokens, "ner_tags": iob1_to_iob2(tags), "lines": [line_no] * len(tokens)}
-                )
-    if not sentences:
-        raise NERDataError(f"{path}: no sentences found")
-    return sentences
-
-
-def read_ner_file(path: str) -> list[dict]:
-    """Dispatch on the extension: ``.json``/``.jsonl`` are JSON lines, anything else is CoNLL columns."""
-    if path.endswith((".json", ".jsonl")):
-        return read_jsonl(path)
-    return read_conll(path)
-
-
-def _check_file(path: str) -> None:
-    try:
-        check_text_file(path)  # Python's decode error names neither the file nor the line
-    except (ValueError, OSError) as err:  # the readers raise one error type for bad data
-        raise NERDataError(str(err)) from None
-
-
-def _check_tag(tag: str, where: str) -> None:
-    # seqeval's strict IOB2 mode rejects anything else, and it would only do so after training
-    if tag != "O" and not (tag[:2] in ("B-", "I-") and len(tag) > 2):
-        raise NERDataError(f"{where}: tag {tag!r} is not IOB (expected 'O', 'B-TYPE' or 'I-TYPE')")
-
-
-def iob1_to_iob2(tags: list[str]) -> list[str]:
-    """IOB1 opens an entity with I- unless it follows one of the same type; IOB2 always opens with B-.
-
-    IOB2 input comes back unchanged, so the function is safe on either scheme.
-    """
-    converted = []
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-"):
-            entity_type = tag[2:]
-            if previous == "O" or previous[2:] != entity_type:
-                tag = "B-" + entity_type
-        converted.append(tag)
-        previous = tag
-    return converted
 
 
 def sort_labels(labels) -> list[str]:
@@ -143,13 +36,13 @@ def check_known_tags(records: list[dict], label2id: dict, source: str) -> None:
         for tag, line in zip(record["ner_tags"], record.get("lines") or [None] * len(record["ner_tags"])):
             if tag not in label2id:
                 where = f"{source}:{line}" if line is not None else f"{source} (example {index})"
-                raise NERDataError(
+                raise NerDataError(
                     f"{where}: tag {tag!r} is not among the model's labels {sorted(label2id)}"
                 )
 
 
 @dataclass
-class NERSplits:
+class NerSplits:
     """The three splits as lists of records, where each came from, and the label names."""
 
     splits: dict[str, list[dict]]
@@ -164,7 +57,7 @@ def load_ner_splits(
     validation_file: str | None = None,
     test_file: str | None = None,
     cache_dir: str | None = None,
-) -> NERSplits:
+) -> NerSplits:
     """Local files win over ``dataset_name``; labels come from the train split (or the Hub features)."""
     files = {"train": train_file, "validation": validation_file, "test": test_file}
     if any(files.values()):
@@ -172,19 +65,19 @@ def load_ner_splits(
         sources = {name: path for name, path in files.items() if path}
         label_source = splits.get("train") or next(iter(splits.values()))
         label_list = sort_labels(tag for r in label_source for tag in r["ner_tags"])
-        return NERSplits(splits, sources, label_list)
+        return NerSplits(splits, sources, label_list)
     if not dataset_name:
-        raise NERDataError("give --dataset_name or at least one of --train_file/--validation_file/--test_file")
+        raise NerDataError("give --dataset_name or at least one of --train_file/--validation_file/--test_file")
     return _load_hub_splits(dataset_name, dataset_config_name, cache_dir)
 
 
-def _load_hub_splits(dataset_name: str, config_name: str | None, cache_dir: str | None) -> NERSplits:
+def _load_hub_splits(dataset_name: str, config_name: str | None, cache_dir: str | None) -> NerSplits:
     from datasets import load_dataset  # late: a second to import, and local files never need it
 
     try:
         raw = load_dataset(dataset_name, config_name, cache_dir=cache_dir)
     except Exception as err:  # the datasets library raises many types; the user needs the name and the cause
-        raise NERDataError(
+        raise NerDataError(
             f"--dataset_name {dataset_name}: could not load it ({type(err).__name__}: {err}). "
             "Without network access, pass local files with --train_file/--validation_file/--test_file."
         ) from None
@@ -198,13 +91,13 @@ def _load_hub_splits(dataset_name: str, config_name: str | None, cache_dir: str 
         for index, row in enumerate(raw[split_name]):
             tags = [names[t] for t in row["ner_tags"]] if names else list(row["ner_tags"])
             for tag in tags:
-                _check_tag(tag, f"{dataset_name}[{split_name}] (example {index})")
+                check_tag(tag, f"{dataset_name}[{split_name}] (example {index})")
             if row["tokens"]:
                 records.append({"tokens": row["tokens"], "ner_tags": iob1_to_iob2(tags), "lines": None})
         splits[split_name] = records
         sources[split_name] = f"{dataset_name}[{split_name}]"
     label_list = list(names) if names else sort_labels(t for r in splits["train"] for t in r["ner_tags"])
-    return NERSplits(splits, sources, label_list)
+    return NerSplits(splits, sources, label_list)
 
 
 def tokenize_and_align(

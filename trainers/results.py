@@ -41,7 +41,8 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
-from .atomic import write_json_atomic
+from runtime.atomic import write_json_atomic
+
 from .distillation import DistillationTrainer
 
 logger = logging.getLogger(__name__)

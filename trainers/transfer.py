@@ -41,8 +41,9 @@ from transformers import (
     TrainerCallback,
 )
 
-from .atomic import atomic_path
-from .checks import check_text_file
+from runtime.atomic import atomic_path
+from runtime.textfiles import check_text_file
+
 from .ner_data import iob1_to_iob2, read_ner_file
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,8 @@
 >>> with atomic_path("cache/targets.safetensors") as partial:   # any writer that takes a path
 ...     save_file(tensors, partial)
 >>> write_json_atomic("outputs/teacher/results.json", results)
+>>> with text_output("predictions.jsonl") as out:             # stdout for None; a file once the block succeeds
+...     out.write(line)
 >>> with staged_dir("outputs/teacher/onnx") as staging:          # a whole folder
 ...     export_onnx(model_dir, os.path.join(staging, "model.onnx"))
 ```
@@ -14,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 
 @contextmanager
@@ -39,8 +43,28 @@ def atomic_path(path: str) -> Iterator[str]:
             os.remove(partial)
 
 
+@contextmanager
+def atomic_text_file(path: str) -> Iterator[TextIO]:
+    """``path`` opened for UTF-8 text with ``\\n`` line endings, through ``atomic_path``."""
+    with atomic_path(path) as partial, open(partial, "w", encoding="utf-8", newline="\n") as f:
+        yield f
+
+
+@contextmanager
+def text_output(path: str | None) -> Iterator[TextIO]:
+    """stdout when ``path`` is empty or None (flushed at the end), else ``atomic_text_file(path)``."""
+    if path:
+        with atomic_text_file(path) as f:
+            yield f
+        return
+    try:
+        yield sys.stdout
+    finally:
+        sys.stdout.flush()
+
+
 def write_text_atomic(path: str, text: str) -> None:
-    with atomic_path(path) as partial, open(partial, "w", encoding="utf-8") as f:
+    with atomic_text_file(path) as f:
         f.write(text)
 
 

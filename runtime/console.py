@@ -2,6 +2,10 @@
 
 A known input error (a bad flag, file or value; a missing optional extra) ends as one line on stderr and exit
 status 2, as argparse does, instead of a traceback. No torch here: run_ner_predict must start without it.
+
+```python
+>>> run_cli(main, "run_ner_predict")   # run_ner_predict: error: news.txt:3: not UTF-8 text (...)
+```
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-../../export/__init__.py

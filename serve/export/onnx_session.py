@@ -1,1 +1,0 @@
-../../export/onnx_session.py

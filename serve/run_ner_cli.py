@@ -1,1 +1,0 @@
-../run_ner_cli.py

@@ -720,7 +720,7 @@ def train(trainer: Trainer, training: RunTrainingArguments) -> float | None:
 
 def save_final_model(trainer, tokenizer, output_dir: str) -> None:
     """Save into a hidden folder, then move the files in: the folder never holds half a model. (Not
-    ``trainers.atomic.staged_dir``: the output folder already holds checkpoints, which must stay.)"""
+    ``runtime.atomic.staged_dir``: the output folder already holds checkpoints, which must stay.)"""
     staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
     try:
         trainer.save_model(staging)

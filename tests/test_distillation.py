@@ -708,13 +708,16 @@ def script_args(model_dir, output_dir, *extra) -> list[str]:
 def test_student_without_teacher_fine_tunes_one_first_and_reuses_it(tmp_path, tiny_bert_dir, caplog):
     from run_ner_compress import main
 
+    base = tmp_path / "base"  # a base model (no NER head): the teacher is fine-tuned from it first
+    make_tiny_bert().bert.save_pretrained(base)
+    make_tiny_tokenizer(base)
     output_dir = tmp_path / "student"
-    argv = script_args(tiny_bert_dir, output_dir, "--model_type", "student", "--student_num_layers", "1")
+    argv = script_args(base, output_dir, "--model_type", "student", "--student_num_layers", "1")
     with caplog.at_level(logging.INFO, logger="run_ner_compress"):
         results = main(argv)
     teacher_dir = output_dir / "teacher"
     teacher_results = json.loads((teacher_dir / "results.json").read_text())
-    assert teacher_results["model_type"] == "teacher" and "test_f1" in teacher_results
+    assert teacher_results["model_type"] == "finetune" and "test_f1" in teacher_results
     assert "fine-tuning a teacher" in caplog.text
 
     written = json.loads((output_dir / "results.json").read_text())

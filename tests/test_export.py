@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
+import logging
 import os
 import re
 from dataclasses import replace
@@ -285,3 +286,64 @@ def test_post_training_arguments_are_checked(tmp_path):
         prune_vocab=True, quantize="int8")
     with pytest.raises(ValueError, match="quantize='int4'"):
         VariantSettings(quantize="int4")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Issue 29: int8 quantizes the shared weights and the embedding tables, and keeps ONNX Runtime's routine lines out
+
+
+BIG_VOCAB = 30522  # BERT's vocabulary: the word table dominates, as in every real BERT (MiniLM: 30522 × 384)
+
+
+@pytest.fixture(scope="module")
+def big_vocab_exports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("big_vocab")
+    files = {}
+
+    def get(kind: str) -> str:
+        if kind not in files:
+            folder = root / kind
+            BUILDERS[kind](make_tiny_bert(vocab_size=BIG_VOCAB)).save_pretrained(folder)
+            files[kind] = export_onnx(str(folder), str(folder / "onnx" / "model.onnx"))
+        return files[kind]
+
+    return get
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_int8_is_over_3x_smaller_for_every_recipe_and_agrees(big_vocab_exports, tmp_path, kind):
+    import onnx
+    fp32 = big_vocab_exports(kind)
+    int8 = quantize_onnx_int8(fp32, str(tmp_path / "model_int8.onnx"))
+    assert os.path.getsize(int8) < os.path.getsize(fp32) / 3, (os.path.getsize(fp32), os.path.getsize(int8))
+    # No weight is left fp32: shared weights reach their MatMuls through the exporter's Identity nodes.
+    graph = onnx.load(int8).graph
+    float_weights = {t.name: tuple(t.dims) for t in graph.initializer  # matrices; biases and norms stay fp32
+                     if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2}
+    assert not float_weights, float_weights
+    generator = torch.Generator().manual_seed(3)
+    input_ids = torch.randint(5, BIG_VOCAB, (4, 16), generator=generator).numpy()
+    mask, types = np.ones_like(input_ids), np.zeros_like(input_ids)
+    reference = OnnxTokenClassifier(fp32).run_numpy(input_ids, mask, types)
+    quantized = OnnxTokenClassifier(int8).run_numpy(input_ids, mask, types)
+    assert np.abs(quantized - reference).max() < 0.1 * np.abs(reference).max() + 0.05
+    assert (reference.argmax(-1) == quantized.argmax(-1)).mean() >= 0.85
+
+
+def test_int8_drops_only_the_quantizers_routine_log_lines(exported, tmp_path, caplog, monkeypatch):
+    import onnxruntime.quantization
+
+    real = onnxruntime.quantization.quantize_dynamic
+
+    def with_a_real_warning(*args, **kwargs):
+        logging.warning("a real problem")  # as ONNX Runtime logs: on the root logger
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", with_a_real_warning)
+    with caplog.at_level(logging.INFO):
+        quantize_onnx_int8(exported("shared_ffn"), str(tmp_path / "model_int8.onnx"))
+        logging.info("Ignore MatMul due to non constant B: after the call")  # the filter is gone again
+    messages = [record.getMessage() for record in caplog.records]
+    assert "a real problem" in messages
+    assert [m for m in messages if "Ignore MatMul" in m] == ["Ignore MatMul due to non constant B: after the call"]
+    assert not [m for m in messages if "pre-processing before quantization" in m or "not specified" in m]

@@ -156,14 +156,20 @@ def test_card_metadata_matches_results(pushed):
         assert (result.task_type, result.dataset_type) == ("token-classification", "demo")
         assert "demo" in result.dataset_name
     text = card.text
-    assert results["command"] in text
+    # The data files by name only: their folders are the training machine's.
+    short = results["command"]
+    for name in ("demo_train.txt", "demo_validation.txt", "demo_test.txt"):
+        short = short.replace(str(DEMO_DIR / name), name)
+        assert f"`{name}`" in text and str(DEMO_DIR / name) not in text
+    assert short in text
     assert f"{results['num_parameters']:,}" in text and f"{results['compression_ratio']}×" in text
     assert "| `share_mode` | `attention_ffn` |" in text
     for entity in ("LOC", "MISC", "ORG", "PER"):
         assert re.search(rf"^\| {entity} \| [\d.]+ \| [\d.]+ \|$", text, re.M), entity
     assert f"{results['test_runtime_s']:.2f} s for 8 sentences" in text
     assert f'model_id = "{HUB_ID}"' in text
-    assert 'aggregation_strategy="simple", trust_remote_code=True' in text
+    assert 'aggregation_strategy="first", trust_remote_code=True' in text  # "simple" splits words
+    assert "| validation | 8 |" in text and "| test | 8 |" in text  # sentence counts, not "all"
     assert "first 16 train sentences" in text and "lowercases" in text
 
 
@@ -360,14 +366,15 @@ def test_card_for_local_conll_files_and_the_minilm_stand_in(pushed):
     results = edited(
         pushed.results,
         data={"train_file": str(conll / "train.txt"), "validation_file": str(conll / "valid.txt"),
-              "test_file": str(conll / "test.txt")},
+              "test_file": str(conll / "test.txt"), "max_eval_samples": None},
         source_model=minilm,
     )
     card = ModelCard(str(build_model_card(results)))
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert card.data.datasets is None
     assert {(r.dataset_type, r.dataset_name) for r in card.data.eval_results} == {("conll2003", "CoNLL-2003")}
-    assert f"- test: `{conll / 'test.txt'}`" in card.text
+    assert "- test: `test.txt`" in card.text and str(conll) not in card.text
+    assert "| validation | 3250 |" in card.text  # counted in the file: results.json records test_samples only
     assert "uncased MiniLM" in card.text and "standing in for `bert-base-cased`" in card.text
 
 
@@ -501,3 +508,51 @@ def test_every_compression_method_is_described_in_the_card():
     assert "with E = 16." in text and "with E = 32." in text
     for method in record.methods:
         assert f"**{method}**" not in text, method
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Issue 29: wrongly typed results, sentence counts, data paths and the ONNX files in the card
+
+
+def committed_results() -> dict:
+    return json.loads((REPO / "results" / "best" / "results.json").read_text())
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d.update(arguments="x"), "'arguments' is 'x', but it should be an object"),
+    (lambda d: d["arguments"].update(data=[1]), "'arguments.data' is [1], but it should be an object"),
+    (lambda d: d.update(compression=[1, 2]), "'compression' is [1, 2], but it should be an object"),
+    (lambda d: d.update(test_f1="0.9"), "'test_f1' is '0.9', but it should be a number"),
+    (lambda d: d.update(test_runtime_s="fast"), "'test_runtime_s' is 'fast', but it should be a number"),
+    (lambda d: d["arguments"]["data"].update(train_file=5), "'arguments.data.train_file' is 5, but it should be a string"),
+    (lambda d: d["arguments"]["training"].update(max_steps="5"), "'arguments.training.max_steps' is '5'"),
+    (lambda d: d.update(variants={"onnx": 3}), "'variants.onnx' is 3, but it should be an object"),
+])
+def test_python_m_hub_cards_names_the_key_of_a_wrongly_typed_field(tmp_path, change, key):
+    results = committed_results()
+    change(results)
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    done = subprocess.run([sys.executable, "-m", "hub_cards", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"python -m hub_cards: error: {tmp_path / 'results.json'}: {key}"), done.stderr
+    assert not (tmp_path / "README.md").exists()
+    with pytest.raises(ValueError, match=re.escape(key)):  # the library call checks a dict the same way
+        build_model_card(results)
+
+
+def test_card_counts_sentences_and_lists_the_onnx_files(tmp_path):
+    results = committed_results()  # validation_samples is not recorded, and the data files are gone
+    results["test_samples"] = None
+    results["variants"] = {"onnx_int8": {"test_f1": 0.7702, "size_bytes": 1_500_000}}
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model.onnx").write_bytes(b"\0" * 4_200_000)
+    (tmp_path / "onnx" / "model_int8.onnx").write_bytes(b"\0" * 1_500_000)
+    text = str(build_model_card(results, output_dir=str(tmp_path)))
+    # From the Trainer's runtime × sentences per second (2.0733 s × 1567.528/s) and test_runtime_s × rate.
+    assert "| validation | 3250 |" in text and "| test | 3453 |" in text
+    assert "- `onnx/model.onnx`: 4.2 MB, fp32" in text
+    assert "- `onnx/model_int8.onnx`: 1.5 MB, int8" in text and "test F1 77.02 %" in text
+    assert "/tmp/data" not in text and "--train_file train.txt --validation_file valid.txt" in text
+    assert "onnx/" not in str(build_model_card(committed_results()))  # no files, no paragraph

@@ -516,3 +516,108 @@ def test_a_batch_of_labelled_rows_from_the_mix_is_still_a_transfer_batch(tokeniz
                                              if k not in ("teacher_logits", "is_transfer")})
     torch.testing.assert_close(loss, reference)
     assert torch.isnan(trainer._loss_parts["loss_kl_transfer"][-1])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Issue 29: bounded transfer flags, the cache folder checked up front, the cache's checksum, the cache command
+
+
+def read_only_folder(tmp_path) -> Path:
+    """A folder this process cannot write in: mode 555, or /sys for root (whom modes do not stop)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder / "cache"
+    return Path("/sys/bert-ner-compress-cache")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--transfer_ratio", "inf"], "--transfer_ratio inf must be a finite number above 0"),
+    (["--transfer_ratio", "nan"], "--transfer_ratio nan must be a finite number above 0"),
+    (["--transfer_kl_weight", "nan"], "--transfer_kl_weight nan must be a finite number >= 0"),
+    (["--transfer_kl_weight", "inf"], "--transfer_kl_weight inf must be a finite number >= 0"),
+    (["--transfer_cache_dir", "{file}"], "--transfer_cache_dir {file}: {file} is a file, not a folder"),
+    (["--transfer_cache_dir", "{read_only}"], "--transfer_cache_dir {read_only}: cannot write in"),
+])
+def test_bad_transfer_settings_exit_2_naming_the_flag_before_the_teacher_runs(tiny_bert_dir, tmp_path, transfer_file,
+                                                                             flags, message, monkeypatch, capsys):
+    import trainers.transfer as transfer_module
+
+    def no_teacher_run(*args, **kwargs):
+        raise AssertionError("the teacher ran before the flags were checked")
+
+    monkeypatch.setattr(transfer_module, "compute_word_logits", no_teacher_run)
+    names = {"file": str(transfer_file), "read_only": str(read_only_folder(tmp_path))}
+    flags = [flag.format(**names) for flag in flags]
+    line = run_cli(script_args(tiny_bert_dir, tmp_path / "out", "--teacher_name_or_path", str(tiny_bert_dir),
+                               "--transfer_file", str(transfer_file), *flags), monkeypatch, capsys)
+    assert message.format(**names) in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cache_with_overwritten_values_is_rebuilt_with_a_warning(tokenizer, tmp_path, transfer_file, caplog):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    teacher, cache = no_dropout_bert(), str(tmp_path / "cache")
+    sentences = read_transfer_sentences([str(transfer_file)], tokenizer)
+    first = load_or_build_targets(teacher, tokenizer, sentences, [str(transfer_file)], 64, None, cache)
+    with safe_open(first.path, framework="pt") as f:
+        metadata = f.metadata()
+    assert len(metadata["values_sha256"]) == 64
+    for values_sha256 in (metadata["values_sha256"], None):  # tampered values; an older cache without a checksum
+        tampered = {**metadata, "values_sha256": values_sha256} if values_sha256 else {
+            k: v for k, v in metadata.items() if k != "values_sha256"}
+        save_file({"logits": torch.zeros_like(first.logits), "offsets": first.offsets}, first.path, metadata=tampered)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="trainers.transfer"):
+            rebuilt = load_or_build_targets(teacher, tokenizer, sentences, [str(transfer_file)], 64, None, cache)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "rebuilding them" in warnings[0]
+        assert ("do not match their checksum" if values_sha256 else "no checksum") in warnings[0]
+        torch.testing.assert_close(rebuilt.logits, first.logits)  # the teacher's values again, not the zeros
+
+
+def make_teacher_variants(root: Path) -> dict[str, Path]:
+    """Folders that are not usable NER teachers: empty, a base model (default labels), a bare encoder, bad weights."""
+    from transformers import BertForTokenClassification, BertModel
+
+    from conftest import tiny_bert_config
+
+    folders = {name: root / name for name in ("empty", "base", "bare", "random_weights")}
+    folders["empty"].mkdir(parents=True)
+    BertForTokenClassification(tiny_bert_config(num_labels=2)).save_pretrained(folders["base"])  # LABEL_0, LABEL_1
+    BertModel(tiny_bert_config()).save_pretrained(folders["bare"])
+    make_tiny_bert(folders["random_weights"])
+    (folders["random_weights"] / "model.safetensors").write_bytes(os.urandom(4096))
+    for name in ("base", "bare"):
+        make_tiny_tokenizer(folders[name])
+    return folders
+
+
+def test_cache_command_checks_every_flag_and_the_teacher_before_it_runs(tiny_bert_dir, tmp_path, transfer_file):
+    teachers = make_teacher_variants(tmp_path / "teachers")
+    cases = [
+        (["--teacher", tiny_bert_dir, "--max_seq_length", -1], "--max_seq_length -1 must be at least 3"),
+        (["--teacher", tiny_bert_dir, "--max_seq_length", 0], "--max_seq_length 0 must be at least 3"),
+        (["--teacher", tiny_bert_dir, "--max_seq_length", 100000],
+         "--max_seq_length 100000 is above the teacher's max_position_embeddings (512)"),
+        (["--teacher", tiny_bert_dir, "--batch_size", 0], "--batch_size 0 must be at least 1"),
+        (["--teacher", teachers["empty"]], f"--teacher {teachers['empty']}: not a saved model (no config.json)"),
+        (["--teacher", teachers["base"]], f"--teacher {teachers['base']}: not a fine-tuned NER model"),
+        (["--teacher", teachers["bare"]], f"--teacher {teachers['bare']}: not a fine-tuned NER model (BertModel"),
+        (["--teacher", teachers["random_weights"]],
+         f"--teacher {teachers['random_weights'] / 'model.safetensors'}: not a readable safetensors file"),
+        (["--teacher", tiny_bert_dir, "--transfer_cache_dir", transfer_file],
+         f"--transfer_cache_dir {transfer_file}: {transfer_file} is a file, not a folder"),
+        (["--teacher", tiny_bert_dir, "--transfer_cache_dir", read_only_folder(tmp_path)], "cannot write in"),
+    ]
+    cache = tmp_path / "cache"
+    for argv, message in cases:
+        argv = argv if "--transfer_cache_dir" in argv else [*argv, "--transfer_cache_dir", cache]
+        failed = run_cache_command("--transfer_file", transfer_file, *argv)
+        assert failed.returncode == 2, (argv, failed.stderr)
+        assert failed.stderr.strip().splitlines() == [f"trainers.cache_transfer: error: {message}"] or (
+            len(failed.stderr.strip().splitlines()) == 1 and message in failed.stderr), (argv, failed.stderr)
+        assert not cache.exists(), argv  # nothing cached, not even the folder

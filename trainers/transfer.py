@@ -4,7 +4,8 @@ cached), and a training dataset that mixes them with the labelled sentences.
 The teacher runs once over the transfer sentences (eval mode, no_grad) and its logits at the first subword of each
 word are stored as fp16, one row per word, in a safetensors file whose name and metadata carry a hash of everything
 that decides them (teacher weights, labels, tokenizer, file bytes, max_seq_length, max_transfer_samples). A changed
-teacher or file gets another key; a file whose key, shapes or values do not check out is logged and rebuilt.
+teacher or file gets another key; a file whose key, shapes or values do not check out (its metadata holds a sha256
+of the stored values, so values overwritten after writing are found too) is logged in one warning and rebuilt.
 Word-level targets serve any student tokenizer: at dataset-build time the words are tokenized with the student's
 tokenizer and each word's teacher logits go to the student's first subword of that word.
 
@@ -30,6 +31,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 import torch
@@ -90,14 +92,16 @@ class TransferArguments:
             raise ValueError(f"--transfer_targets {self.transfer_targets!r}: expected 'cached' or 'live'")
         if self.max_transfer_samples is not None and self.max_transfer_samples < 1:
             raise ValueError(f"--max_transfer_samples {self.max_transfer_samples} must be at least 1")
-        if not self.transfer_ratio > 0:
-            raise ValueError(f"--transfer_ratio {self.transfer_ratio} must be positive")
-        if self.transfer_kl_weight < 0:
-            raise ValueError(f"--transfer_kl_weight {self.transfer_kl_weight} must be >= 0")
+        if not (math.isfinite(self.transfer_ratio) and self.transfer_ratio > 0):  # inf would overflow round()
+            raise ValueError(f"--transfer_ratio {self.transfer_ratio} must be a finite number above 0")
+        if not (math.isfinite(self.transfer_kl_weight) and self.transfer_kl_weight >= 0):  # nan passes `< 0`
+            raise ValueError(f"--transfer_kl_weight {self.transfer_kl_weight} must be a finite number >= 0")
         if self.transfer_min_entities < 0:
             raise ValueError(f"--transfer_min_entities {self.transfer_min_entities} must be >= 0")
         for path in self.transfer_file or []:  # fail before any teacher or training work
             check_transfer_file(path)
+        if self.requested:  # the teacher's predictions are written there once it has run: find out now
+            check_cache_dir(self.transfer_cache_dir)
 
     @property
     def requested(self) -> bool:
@@ -111,6 +115,23 @@ def default_cache_dir() -> str:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "bert_ner_compress", "teacher_predictions")
+
+
+def check_cache_dir(cache_dir: str | None) -> None:
+    """The cache folder (``None``: the default) exists as a writable folder or can be made: else one error naming
+    --transfer_cache_dir. Writes nothing: the probe is an unnamed temporary file in the nearest existing folder."""
+    flag = f"--transfer_cache_dir {cache_dir}" if cache_dir else f"--transfer_cache_dir (default {default_cache_dir()})"
+    folder = os.path.abspath(cache_dir or default_cache_dir())
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{flag}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # os.access says yes to root on a read-only folder
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag}: cannot write in {existing} ({err.strerror})") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -296,6 +317,15 @@ def _check_targets(targets: TransferTargets, sentences: list[list[str]], num_lab
     return None
 
 
+def values_checksum(targets: TransferTargets) -> str:
+    """sha256 of the stored tensors' bytes (logits, then offsets): recorded in the cache's metadata, so that values
+    changed after writing (still finite, still the right shape) are found."""
+    digest = hashlib.sha256()
+    for tensor in (targets.logits, targets.offsets):
+        digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths: list[str], max_seq_length: int,
                           max_transfer_samples: int | None, cache_dir: str | None = None,
                           batch_size: int = 64, device=None) -> TransferTargets:
@@ -311,6 +341,9 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
                 loaded = TransferTargets(f.get_tensor("logits"), f.get_tensor("offsets"), metadata.get("key", ""), path)
             problem = None if loaded.key == key else "its key does not match"
             problem = problem or _check_targets(loaded, sentences, num_labels)
+            if problem is None and metadata.get("values_sha256") != values_checksum(loaded):
+                problem = ("its values do not match their checksum" if metadata.get("values_sha256")
+                           else "it has no checksum of its values (an older cache)")
         except Exception as err:  # safetensors raises its own error types on a damaged file
             problem = f"unreadable ({type(err).__name__}: {err})"
         if problem is None:
@@ -328,7 +361,7 @@ def load_or_build_targets(teacher, tokenizer, sentences: list[list[str]], paths:
     os.makedirs(cache_dir, exist_ok=True)
     metadata = {"key": key, "format": str(CACHE_FORMAT), "num_sentences": str(len(sentences)),
                 "files": json.dumps([os.path.abspath(p) for p in paths]), "max_seq_length": str(max_seq_length),
-                "max_transfer_samples": str(max_transfer_samples),
+                "max_transfer_samples": str(max_transfer_samples), "values_sha256": values_checksum(targets),
                 "id2label": json.dumps({int(k): v for k, v in teacher.config.id2label.items()})}
     with atomic_path(path) as partial:  # a run reading the cache meanwhile sees the old file or the whole new one
         save_file({"logits": targets.logits, "offsets": targets.offsets}, partial, metadata=metadata)

@@ -1,0 +1,94 @@
+"""Bad input, round 2 (issue 29): the table of tests/test_fuzz.py extended to the transfer flags, the
+transfer-cache command (``python -m trainers.cache_transfer``) and wrongly typed results.json keys for
+``python -m hub_cards``. Same rules: the exit code, one stderr line holding the fragment, no traceback, nothing
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import REPO
+from test_fuzz import COMMANDS, DEMO, H, R, Case, Inputs
+
+from trainers import cache_transfer
+
+T = "cache_transfer"
+RESULTS = json.loads((REPO / "results" / "best" / "results.json").read_text())
+
+
+def results_with(**changes) -> str:
+    return json.dumps({**RESULTS, **changes})
+
+
+def cache_command(argv: list[str]) -> int:
+    try:
+        cache_transfer.cli(argv)
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+def transfer(x: Inputs, *extra: str) -> list[str]:
+    return x.args("--teacher_name_or_path", x.model, "--transfer_file", x.write("tr.txt", "EU rejects it .\n"),
+                  "--transfer_cache_dir", str(x.out / "cache"), *extra)
+
+
+def cache(x: Inputs, *extra: str, teacher: str | None = None) -> list[str]:
+    return ["--teacher", teacher or x.model, "--transfer_file", x.write("tr.txt", "EU rejects it .\n"),
+            "--transfer_cache_dir", str(x.out / "cache"), *extra]
+
+
+CASES = [
+    Case("transfer_ratio_inf", R, lambda x: transfer(x, "--transfer_ratio", "inf"), "--transfer_ratio inf must be"),
+    Case("transfer_ratio_nan", R, lambda x: transfer(x, "--transfer_ratio", "nan"), "--transfer_ratio nan must be"),
+    Case("transfer_kl_nan", R, lambda x: transfer(x, "--transfer_kl_weight", "nan"), "--transfer_kl_weight nan"),
+    Case("transfer_kl_inf", R, lambda x: transfer(x, "--transfer_kl_weight", "inf"), "--transfer_kl_weight inf"),
+    Case("transfer_cache_dir_file", R, lambda x: transfer(x, "--transfer_cache_dir", DEMO["train"]),
+         "is a file, not a folder"),
+    Case("cache_seq_negative", T, lambda x: cache(x, "--max_seq_length", "-1"), "--max_seq_length -1 must be"),
+    Case("cache_seq_zero", T, lambda x: cache(x, "--max_seq_length", "0"), "--max_seq_length 0 must be"),
+    Case("cache_seq_huge", T, lambda x: cache(x, "--max_seq_length", "100000"), "max_position_embeddings (512)"),
+    Case("cache_batch_zero", T, lambda x: cache(x, "--batch_size", "0"), "--batch_size 0 must be at least 1"),
+    Case("cache_teacher_empty", T, lambda x: cache(x, teacher=x.path("empty-folder")), "no config.json"),
+    Case("cache_teacher_config_only", T, lambda x: cache(x, teacher=x.path("config-only")), "no model weights"),
+    Case("cache_teacher_bad_config", T, lambda x: cache(x, teacher=x.path("bad-config")), "not a readable JSON"),
+    Case("cache_teacher_missing", T, lambda x: cache(x, teacher=x.path("no-such-teacher")), "no such folder"),
+    Case("cache_cache_dir_file", T, lambda x: cache(x, "--transfer_cache_dir", DEMO["train"]),
+         "is a file, not a folder"),
+    Case("cards_arguments_string", H, lambda x: x.results_folder(results_with(arguments="x")), "'arguments' is 'x'"),
+    Case("cards_compression_list", H, lambda x: x.results_folder(results_with(compression=[1])), "'compression'"),
+    Case("cards_metric_string", H, lambda x: x.results_folder(results_with(test_f1="0.9")), "'test_f1' is '0.9'"),
+    Case("cards_runtime_string", H, lambda x: x.results_folder(results_with(test_runtime_s="1s")), "'test_runtime_s'"),
+    Case("cards_data_group_list", H, lambda x: x.results_folder(results_with(arguments={"data": [1]})),
+         "'arguments.data' is [1]"),
+]
+COMMANDS_ROUND2 = {**COMMANDS, T: cache_command}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return Inputs(tmp_path_factory.mktemp("fuzz2"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_one_line_exit_2(case, inputs, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.delenv("NER_COMPRESS_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    shutil.rmtree(inputs.out, ignore_errors=True)
+    argv = case.argv(inputs)
+    capsys.readouterr()
+    code = COMMANDS_ROUND2[case.command](argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == case.code, err
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, err
+    assert case.fragment in lines[0], err
+    assert not [p for p in inputs.root.rglob("results.json") if p.parent.name != "run-folder"], "results.json written"
+    assert not (inputs.out / "model.safetensors").exists() and not (inputs.out / "cache").exists()
+    assert not (inputs.root / "run-folder" / "README.md").exists()

@@ -834,7 +834,8 @@ def run(args: RunArguments) -> dict:
         results.arguments["recipe"] = recipe
     # Evaluate, predict
     if training.do_eval:
-        results.add_scores("validation", trainer.evaluate(features["validation"], metric_key_prefix="validation"))
+        results.add_scores("validation", trainer.evaluate(features["validation"], metric_key_prefix="validation"),
+                           samples=len(features["validation"]))
     if training.do_predict:
         prediction = trainer.predict(features["test"], metric_key_prefix="test")
         results.add_scores("test", prediction.metrics, samples=len(features["test"]))

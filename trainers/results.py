@@ -278,7 +278,8 @@ class RunResults:
         self.metrics.update({key: value for key, value in metrics.items() if key.startswith(f"{split}_")})
         if split == "test":
             self.metrics["test_runtime_s"] = self.metrics.pop("test_runtime", None)
-            self.metrics["test_samples"] = samples
+        if samples is not None or split == "test":
+            self.metrics[f"{split}_samples"] = samples
         if self.distillation is not None:
             teacher_f1 = self.distillation.teacher_test_f1
             defined = teacher_f1 and self.test_f1 is not None  # undefined: no test split, or a teacher scoring 0

@@ -17,7 +17,9 @@ finished.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -75,9 +77,9 @@ class ModelArguments:
     )
     recipe: str | None = field(
         default=None,
-        metadata={"help": "A measured recipe: " + "; ".join(f"{name}: {r.description} ({r.measured})" for name, r in
-                                                           recipes.NAMED_RECIPES.items())
-                          + ". Flags given explicitly override its settings.",
+        metadata={"help": ("A measured recipe: " + "; ".join(f"{name}: {r.description} ({r.measured})" for name, r in
+                                                            recipes.NAMED_RECIPES.items())
+                           + ". Flags given explicitly override its settings.").replace("%", "%%"),
                   "choices": tuple(recipes.NAMED_RECIPES)},
     )
     target_ratio: float | None = field(
@@ -282,13 +284,52 @@ class RunArguments:
     plan: planner.Plan | None = None  # --target_ratio / --target_params: the planned settings
 
 
-def parse_args(argv: list[str] | None = None):
+# What --help shows: the flags a user needs first, by group (data, model, budget and recipe, teacher, output,
+# export). Every other flag still works and is listed by --help_all.
+HELP_FLAGS = {
+    "data": ("quickstart", "dataset_name", "train_file", "validation_file", "test_file", "max_train_samples",
+             "max_eval_samples", "max_predict_samples"),
+    "model": ("model_type", "model_name_or_path"),
+    "budget and recipe": ("recipe", "target_ratio", "target_params", "embedding_size", "num_shared_groups", "rank",
+                          "position_embedding_size", "prune_student_vocab"),
+    "teacher": ("teacher_name_or_path", "no_distill", "transfer_file", "max_transfer_samples"),
+    "training and output": ("output_dir", "num_train_epochs", "learning_rate", "per_device_train_batch_size",
+                            "seed", "max_train_seconds", "resume_from_checkpoint", "push_to_hub", "hub_model_id"),
+    "export": ("export_onnx", "quantize", "prune_vocab"),
+}
+
+
+def build_parser(show_all: bool = False) -> HfArgumentParser:
+    """The parser of every flag; its --help lists HELP_FLAGS by group unless ``show_all`` (--help_all)."""
     parser = HfArgumentParser(
         (ModelArguments, CompressionArguments, DataArguments, RunTrainingArguments, PostTrainingArguments,
-         TransferArguments)
-    )
+         TransferArguments),
+        epilog="These are the flags most runs need; --help_all lists every flag (TrainingArguments', the "
+               "sharing and transfer-set knobs, pruning and export details).")
     parser.print_usage = lambda file=None: None  # its 60-line usage would bury the one error line
+    parser.add_argument("--help_all", action="help", help="List every flag, advanced ones included.")
+    parser.usage = "run_ner_compress.py [--help | --help_all] [--FLAG VALUE ...]   or   run_ner_compress.py FILE.json"
+    if show_all:
+        return parser
+    shown = {name: title for title, names in HELP_FLAGS.items() for name in names}
+    groups = {title: parser.add_argument_group(title) for title in HELP_FLAGS}
+    for group in list(parser._action_groups):
+        for action in list(group._group_actions):
+            title = shown.get(action.dest)
+            if title is not None and group not in groups.values():
+                group._group_actions.remove(action)
+                groups[title]._group_actions.append(action)
+            elif title is None and action.dest not in ("help", "help_all"):
+                action.help = argparse.SUPPRESS
+    for title, group in groups.items():  # in HELP_FLAGS' order within each group
+        group._group_actions.sort(key=lambda action: HELP_FLAGS[title].index(action.dest))
+    parser._action_groups = [g for g in parser._action_groups if g._group_actions]
+    return parser
+
+
+def parse_args(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(show_all="--help_all" in argv)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         if not os.path.isfile(argv[0]):
             raise FileNotFoundError(f"{argv[0]}: no such config file")

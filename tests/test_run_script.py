@@ -50,7 +50,7 @@ def test_teacher_run_end_to_end(tiny_bert_dir, tmp_path):
         assert isinstance(saved[key], float) and 0.0 <= saved[key] <= 1.0, key
     assert saved["test_runtime_s"] > 0 and saved["test_samples_per_second"] > 0
     assert saved["test_samples"] == 8
-    assert saved["arguments"]["model"]["model_type"] == "teacher"
+    assert saved["arguments"]["model"]["model_type"] == "finetune"  # given as teacher, the old name
     assert saved["arguments"]["data"]["max_train_samples"] == 16
     assert saved["arguments"]["training"]["num_train_epochs"] == 1
 

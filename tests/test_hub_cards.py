@@ -368,14 +368,14 @@ def test_card_for_local_conll_files_and_the_minilm_stand_in(pushed):
         pushed.results,
         data={"train_file": str(conll / "train.txt"), "validation_file": str(conll / "valid.txt"),
               "test_file": str(conll / "test.txt"), "max_eval_samples": None},
-        source_model=minilm,
+        source_model=minilm, validation_samples=None,  # as an older results.json, which recorded test's only
     )
     card = ModelCard(str(build_model_card(results)))
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert card.data.datasets is None
     assert {(r.dataset_type, r.dataset_name) for r in card.data.eval_results} == {("conll2003", "CoNLL-2003")}
     assert "- test: `test.txt`" in card.text and str(conll) not in card.text
-    assert "| validation | 3250 |" in card.text  # counted in the file: results.json records test_samples only
+    assert "| validation | 3250 |" in card.text  # counted in the file when results.json records no count
     assert "uncased MiniLM" in card.text and "standing in for `bert-base-cased`" in card.text
 
 

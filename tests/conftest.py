@@ -194,3 +194,15 @@ def run_without_torch(argv, cwd: Path = REPO, stdin: str | None = None, installe
         env.update(PYTHONPATH=os.pathsep.join(map(str, [installed, *runtime])), PREDICT_FROM=str(installed))
     return subprocess.run(python + ["-c", BLOCK_TORCH, *map(str, argv)], input=stdin, capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """Torch on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_cpu_thread")``): tiny
+    models gain nothing from intra-op threads; on a busy 2-core machine OpenMP waits made them ~10x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,13 +32,7 @@ from trainers.distillation import (
 NUM_LABELS = len(LABELS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """Tiny models gain nothing from intra-op threads; on a busy 2-core machine OpenMP waits made them ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # conftest: torch on one thread
 
 
 def tiny_bert_without_dropout(seed: int = 0, **overrides) -> BertForTokenClassification:

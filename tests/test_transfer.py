@@ -39,12 +39,7 @@ SENTENCES = ["The bank said on Monday it rose.", "", "John met the team at the l
              "Shares rose 5 pct in talks after the cup.", "Rain in the port of the lake."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # conftest: torch on one thread
 
 
 @pytest.fixture

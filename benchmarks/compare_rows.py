@@ -9,8 +9,9 @@ compare.py runs them and its tables list them). A file holds one JSON object:
 - ``distil``: learn from ``source`` with ``DISTILLATION_FLAGS``;
 - ``source``: the folder under ``--output_dir`` to start from (``teacher``, or ``teacher_vocab``: ``PRUNED``);
 - ``transfer``: also distil on ``--transfer_file`` (the row runs only when one is given);
-- optional ``recipe`` (a named recipe, ``--recipe NAME``) and ``target_ratio`` (``--target_ratio R``), instead of a
-  ``--model_type`` in ``flags``;
+- optional ``recipe`` (a named recipe of ``modeling/recipes.py``, ``--recipe NAME``) and ``target_ratio``
+  (``--target_ratio R``), instead of a ``--model_type`` in ``flags``: the row then also takes its schedule (epochs,
+  learning rate, batch) from the recipe or the plan, not from compare.py's ``--epochs`` / ``--learning_rate``;
 - optional ``note``: why the row exists and the results folders that measured it.
 
 ``ROWS`` is read from these files; ``plan(args)`` turns compare.py's arguments into each chosen row's command.
@@ -172,9 +173,14 @@ def row_command(row: Row, args: argparse.Namespace) -> list[str]:
         schedule = [args.epochs, args.learning_rate, args.batch_size]
         if row.transfer:  # batch_size labelled + ratio × batch_size transfer sentences: the baseline's steps per epoch
             schedule[2] = round(args.batch_size * (1 + transfer_ratio(row_flags(row, args))))
-    training = [
+    # A named recipe or a planned budget brings its own schedule (epochs, learning rate, batch): compare.py's is not
+    # passed, so the row runs as the user's `--recipe NAME` does; --row_args can still set one.
+    planned = row.recipe is not None or row.target_ratio is not None
+    schedule_flags = [] if planned else [
         "--num_train_epochs", str(schedule[0]), "--learning_rate", str(schedule[1]),
-        "--per_device_train_batch_size", str(schedule[2]), "--per_device_eval_batch_size", str(args.eval_batch_size),
+        "--per_device_train_batch_size", str(schedule[2])]
+    training = [
+        *schedule_flags, "--per_device_eval_batch_size", str(args.eval_batch_size),
         "--eval_strategy", args.eval_strategy, "--save_strategy", args.save_strategy, "--save_total_limit", "1",
         "--seed", str(args.seed), "--report_to", "none",
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 import subprocess
 import sys
 
@@ -352,3 +353,49 @@ def test_the_rows_a_script_names_have_experiment_files(script):
     assert names or "compare.py" not in text, f"{script.name} runs compare.py and names no rows"
     missing = [name for name in names if not (compare_rows.EXPERIMENTS / f"{name}.json").is_file()]
     assert not missing, f"{script.name}: no benchmarks/experiments file for {missing}"
+
+
+def _effective(argv: list[str]):
+    """What run_ner_compress.py would train with for this command line: parsed, then its recipe applied."""
+    import run_ner_compress
+
+    args = run_ner_compress.RunArguments(*run_ner_compress.parse_args(argv), argv=argv,
+                                         given=run_ner_compress.given_flags(argv))
+    run_ner_compress.apply_recipe(args)
+    training, compression = args.training, args.compression
+    return {
+        "model_type": args.model.model_type, **{field: getattr(compression, field) for field in (
+            "embedding_size", "position_embedding_size", "num_shared_groups", "rank", "prune_student_vocab")},
+        **{field: getattr(training, field) for field in (
+            "learning_rate", "num_train_epochs", "per_device_train_batch_size", "hidden_loss_weight", "temperature",
+            "alpha", "load_best_model_at_end", "metric_for_best_model")},
+        "eval_strategy": str(training.eval_strategy), "transfer_ratio": args.transfer.transfer_ratio,
+    }
+
+
+@pytest.mark.parametrize("name", ["best_shared_tr", "best10_shared_pos_hlr_tr"])
+def test_the_best_rows_are_the_named_recipes_and_train_as_their_committed_runs(tmp_path, name):
+    """compare.py's best rows are ``--recipe 5x`` / ``--recipe 10x`` (no flag string of their own), and the command
+    it builds trains with exactly the settings of the committed run that measured the recipe."""
+    from modeling import recipes
+
+    row = next(row for row in compare.ROWS if row.name == name)
+    assert row.recipe is not None and row.flags == ""
+    recipe = recipes.NAMED_RECIPES[row.recipe]
+    committed = json.loads((REPO / recipe.results / "results.json").read_text())
+    transfer = tmp_path / "news.txt"
+    transfer.write_text("Shares rose in Frankfurt .\n")
+    local = {"--train_file": str(DEMO_DIR / "demo_train.txt"), "--transfer_file": str(transfer)}
+    original = shlex.split(committed["command"])[1:]  # its data files, which parsing checks, made local
+    original = [local.get(before, token) for before, token in zip(["", *original], original)]
+    dropped = {"--validation_file", "--test_file", "--tf32"}  # files parsing would look for; a GPU-only switch
+    original = [token for before, token in zip(["", *original], original)
+                if token not in dropped and before not in dropped]
+    args = compare.parse_args([
+        "--output_dir", str(tmp_path), "--rows", f"teacher,{name}", "--train_file", local["--train_file"],
+        "--transfer_file", local["--transfer_file"],
+        "--extra", "--load_best_model_at_end True --metric_for_best_model f1"])
+    command = dict(compare_rows.plan(args))[row]
+    assert command[command.index("--recipe") + 1] == row.recipe
+    assert not {"--learning_rate", "--num_train_epochs", "--model_type"} & set(command)
+    assert _effective(command) == _effective(original)

@@ -47,7 +47,7 @@ from hub_cards import detect_dataset_hub_id, push_model_folder, push_problem, wr
 from modeling import (count_unique_parameters, load_bert, minilm_path, model_labels, planner, recipes,
                       token_classification_labels)
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE, SHARE_DELTA_INITS, check_compression_settings
-from runtime.console import run_cli
+from runtime.console import one_line_errors, run_cli
 from runtime.textfiles import check_text_file, check_utf8
 from trainers import DistillationArguments, DistillationTrainer, default_layer_matches
 from trainers.checks import check_config_values, check_finite, validate_run
@@ -305,7 +305,7 @@ def build_parser(show_all: bool = False) -> HfArgumentParser:
          TransferArguments),
         epilog="These are the flags most runs need; --help_all lists every flag (TrainingArguments', the "
                "sharing and transfer-set knobs, pruning and export details).")
-    parser.print_usage = lambda file=None: None  # its 60-line usage would bury the one error line
+    one_line_errors(parser)  # its 60-line usage would bury the one error line
     parser.add_argument("--help_all", action="help", help="List every flag, advanced ones included.")
     parser.usage = "run_ner_compress.py [--help | --help_all] [--FLAG VALUE ...]   or   run_ner_compress.py FILE.json"
     if show_all:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.console import one_line_errors
+
 from .card import read_results, write_model_card
 from .push import push_model_folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub_cards", description=__doc__.splitlines()[0])
+    parser = one_line_errors(argparse.ArgumentParser(prog="python -m hub_cards", description=__doc__.splitlines()[0]))
     parser.add_argument("output_dir", help="the output folder of a finished run_ner_compress.py run")
     parser.add_argument("--push_to_hub", metavar="REPO_ID", help="then upload the model to this Hub repository")
     parser.add_argument("--hub_token", help="a write token (default: `hf auth login` or HF_TOKEN)")

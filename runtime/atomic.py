@@ -4,6 +4,7 @@
 >>> with atomic_path("cache/targets.safetensors") as partial:   # any writer that takes a path
 ...     save_file(tensors, partial)
 >>> write_json_atomic("outputs/teacher/results.json", results)
+>>> check_writable("predictions.jsonl", "--output")            # before any work: the folder takes a file
 >>> with text_output("predictions.jsonl") as out:             # stdout for None; a file once the block succeeds
 ...     out.write(line)
 >>> with staged_dir("outputs/teacher/onnx") as staging:          # a whole folder
@@ -32,7 +33,10 @@ def atomic_path(path: str) -> Iterator[str]:
     file is removed and ``path`` is left as it was.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    handle, partial = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}-", suffix=".tmp", dir=directory)
+    try:
+        handle, partial = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}-", suffix=".tmp", dir=directory)
+    except OSError as err:  # its message would name the hidden temporary file, not the user's
+        raise type(err)(f"{path}: cannot write a file in {directory} ({err.strerror})") from None
     os.close(handle)
     try:
         yield partial
@@ -52,7 +56,12 @@ def atomic_text_file(path: str) -> Iterator[TextIO]:
 
 @contextmanager
 def text_output(path: str | None) -> Iterator[TextIO]:
-    """stdout when ``path`` is empty or None (flushed at the end), else ``atomic_text_file(path)``."""
+    """stdout when ``path`` is empty or None (flushed at the end), else ``atomic_text_file(path)``; a path that exists
+    and is not a regular file (``/dev/null``, a FIFO, a terminal) is written in place, never replaced by a file."""
+    if path and os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+        return
     if path:
         with atomic_text_file(path) as f:
             yield f
@@ -61,6 +70,26 @@ def text_output(path: str | None) -> Iterator[TextIO]:
         yield sys.stdout
     finally:
         sys.stdout.flush()
+
+
+def check_writable(path: str, flag: str = "") -> None:
+    """``path`` can be written as ``text_output`` writes it, checked before any work: a node that is not a regular
+    file opens for writing in place; anything else needs an existing folder that takes a new file."""
+    prefix = f"{flag} " if flag else ""
+    if os.path.isdir(path):
+        raise ValueError(f"{prefix}{path}: is a folder; give a file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"{prefix}{path}: not writable")
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{prefix}{path}: the folder {folder} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise type(err)(f"{prefix}{path}: cannot write a file in {folder} ({err.strerror})") from None
 
 
 def write_text_atomic(path: str, text: str) -> None:

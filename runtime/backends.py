@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .textfiles import check_weight_files
+
 if TYPE_CHECKING:
     from .predict import PredictArguments
 
@@ -149,12 +151,28 @@ def load_tokenizer_file(folder: str, model: str):
         raise ValueError(f"{path}: not a tokenizers file ({err})") from None
 
 
+def check_own_tokenizer(model: str, model_folder: str, tokenizer, tokenizer_folder: str | None) -> None:
+    """``--tokenizer`` names another folder while the model's own folder holds a tokenizer.json: the two must hold
+    the same pieces with the same ids, else the ids mean other words to the model (and no size check can tell a
+    smaller vocabulary). Without a tokenizer of its own, the model takes the given one."""
+    own_path = os.path.join(model_folder, "tokenizer.json")
+    if not tokenizer_folder or not os.path.isfile(own_path) or (
+            os.path.abspath(tokenizer_folder) == os.path.abspath(model_folder)):
+        return
+    own = load_tokenizer_file(model_folder, model_folder)
+    if own.get_vocab(with_added_tokens=True) != tokenizer.get_vocab(with_added_tokens=True):
+        raise ValueError(f"--tokenizer {tokenizer_folder}: not the tokenizer of {model}, whose folder's own "
+                         f"tokenizer.json has {own.get_vocab_size(with_added_tokens=True)} pieces (this one "
+                         f"{tokenizer.get_vocab_size(with_added_tokens=True)}, or other ids); drop --tokenizer")
+
+
 def load_onnx(args: PredictArguments):
     onnxruntime = import_onnxruntime()
     folder = args.tokenizer or os.path.dirname(os.path.abspath(args.model))
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"--model {args.model}: no such ONNX file")
     tokenizer = load_tokenizer_file(folder, args.model)
+    check_own_tokenizer(args.model, os.path.dirname(os.path.abspath(args.model)), tokenizer, args.tokenizer)
     config_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), "config.json")
     if not os.path.isfile(config_path):
         config_path = os.path.join(folder, "config.json")
@@ -211,8 +229,8 @@ def load_torch(args: PredictArguments):
     if not any(name.endswith("ForTokenClassification") for name in architectures):
         raise ValueError(f"{args.model}: no token-classification head (architectures {architectures}); "
                          "give a folder saved by run_ner_compress.py or another *ForTokenClassification model")
-    model = AutoModelForTokenClassification.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
-    model = model.eval().to(args.device)
+    if os.path.isdir(args.model):
+        check_weight_files(args.model, "--model")  # a damaged file: one line, before transformers reads it
     tokenizer_source = args.tokenizer or args.model
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=args.trust_remote_code)
@@ -220,6 +238,15 @@ def load_torch(args: PredictArguments):
         raise OSError(f"{tokenizer_source}: cannot load a tokenizer ({str(err).splitlines()[0]})") from None
     if not getattr(hf_tokenizer, "is_fast", False):
         raise ValueError(f"{tokenizer_source}: a fast tokenizer (tokenizer.json) is needed for word alignment")
+    if os.path.isdir(args.model):
+        check_own_tokenizer(args.model, args.model, hf_tokenizer.backend_tokenizer, args.tokenizer)
+    # As for ONNX: a tokenizer with ids past the word table is another model's (spare rows are no error)
+    size, rows = hf_tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True), config.vocab_size
+    if size > rows:
+        raise ValueError(f"{args.model} does not match the tokenizer in {tokenizer_source}: the tokenizer has {size} "
+                         f"tokens, more than the model's {rows} (pass the model's own folder with --tokenizer)")
+    model = AutoModelForTokenClassification.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    model = model.eval().to(args.device)
     return TorchBackend(model, args.device), hf_tokenizer.backend_tokenizer
 
 

@@ -5,11 +5,13 @@ status 2, as argparse does, instead of a traceback. No torch here: run_ner_predi
 
 ```python
 >>> run_cli(main, "run_ner_predict")   # run_ner_predict: error: news.txt:3: not UTF-8 text (...)
+>>> parser = one_line_errors(argparse.ArgumentParser(prog="run_ner_predict"))   # argparse's errors: one line too
 ```
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -31,3 +33,10 @@ def run_cli(main: Callable[[], object], prog: str) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` with its usage block left out of errors: a bad flag is the one line ``prog: error: ...`` (exit 2),
+    as every other input error is; ``--help`` still shows the usage."""
+    parser.print_usage = lambda file=None: None
+    return parser

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import dataclasses
+import errno
 import itertools
 import os
 import sys
@@ -30,17 +31,20 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .atomic import text_output
+from .atomic import check_writable, text_output
 from .backends import load_backend
+from .console import one_line_errors
 from .formats import Sentence, detect_input_format, format_sentence, read_sentences
 from .scoring import EntityCounts, group_entities
-from .textfiles import read_lines
+from .textfiles import check_stdin, check_stdout, read_lines
 from .windows import NerPredictor, PendingWords
 
 FORMATS = ("jsonl", "conll")
 DEVICES = ("cpu", "cuda")
 PEEK_LINES = 20  # non-blank lines looked at to tell CoNLL columns from raw text
 CHUNK_SENTENCES = 2048  # read, predict and write this many sentences at a time: memory does not grow with the file
+# What a full disk, a closed pipe or a read-only target raises while the output is written (a file or a node).
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE, errno.EROFS, errno.EIO, errno.EBADF}
 MAX_COPY_LINES = 65536  # blank / -DOCSTART- lines a chunk may hold besides its sentences (a file of blank lines)
 
 
@@ -89,15 +93,19 @@ class PredictArguments:
                 codecs.lookup(self.encoding)
             except LookupError:
                 raise ValueError(f"--encoding {self.encoding!r}: unknown text encoding") from None
-        if self.input != "-" and not os.path.isfile(self.input):
+        if self.input == "-":
+            check_stdin()
+        elif not os.path.isfile(self.input):
             raise FileNotFoundError(f"--input {self.input}: no such file")
-        if self.output and os.path.isdir(self.output):
-            raise ValueError(f"--output {self.output}: is a folder; give a file name")
+        if self.output:
+            check_writable(self.output, "--output")
+        else:
+            check_stdout()
 
 
 def parse_predict_args(argv: list[str] | None = None, prog: str = "run_ner_predict") -> PredictArguments:
     """argparse built from the dataclass fields (transformers' HfArgumentParser would import torch)."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = one_line_errors(argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0]))
     for f in dataclasses.fields(PredictArguments):
         required = f.default is dataclasses.MISSING
         if f.type in ("bool", bool):
@@ -207,12 +215,15 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     bar = _progress(disable=not sys.stderr.isatty())
     formatter = ChunkFormatter(args.format or ("conll" if input_format == "conll" else "jsonl"), counts, bar)
-    folder = os.path.dirname(os.path.abspath(args.output or "-"))
-    if args.output and not os.path.isdir(folder):
-        raise FileNotFoundError(f"--output {args.output}: the folder {folder} does not exist")
-    with predictor, text_output(args.output) as out:
-        for text in predict_sentences(predictor, sentences, formatter):
-            out.write(text)
+    try:
+        with predictor, text_output(args.output) as out:
+            for text in predict_sentences(predictor, sentences, formatter):
+                out.write(text)
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        raise OSError(f"{'--output ' + args.output if args.output else 'standard output'}: cannot write "
+                      f"({err.strerror})") from None
     if bar is not None:
         bar.close()
     total, found = formatter.sentences, formatter.entities

@@ -11,8 +11,11 @@ Python's own decode error gives a position inside a read buffer and no file name
 
 from __future__ import annotations
 
+import glob
 import gzip
+import json
 import os
+import struct
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ def is_blank(line: str) -> bool:
 def open_binary(path: str):
     """``path`` as a binary stream: ``-`` is stdin, a ``.gz`` is decompressed."""
     if path == "-":
+        check_stdin()
         return sys.stdin.buffer
     if path.endswith(".gz"):
         return gzip.open(path, "rb")
@@ -99,3 +103,50 @@ def check_text_file(path: str, flag: str = "") -> None:
     if os.path.getsize(path) == 0:
         raise ValueError(f"{prefix}{path}: the file is empty")
     check_utf8(path, flag)
+
+
+def check_stdin(flag: str = "--input -") -> None:
+    """Standard input is open (a shell's ``<&-`` closes it: Python then has no ``sys.stdin``)."""
+    if sys.stdin is None or sys.stdin.closed:
+        raise ValueError(f"{flag}: standard input is closed; pipe text in, or give a file")
+
+
+def check_stdout(flag: str = "--output") -> None:
+    """Standard output is open (``>&-`` closes it), for a command that writes its results there."""
+    if sys.stdout is None or sys.stdout.closed:
+        raise ValueError(f"standard output is closed; give {flag} FILE")
+
+
+def check_safetensors(path: str, flag: str = "") -> None:
+    """A ``.safetensors`` file is whole: its header (an 8-byte length, then JSON) parses and every tensor's bytes lie
+    inside the file. Only the header is read, with neither torch nor the safetensors library: a damaged or random
+    file is one ValueError naming it, before any loading."""
+    prefix = f"{flag} " if flag else ""
+    size = os.path.getsize(path)
+    problem = None
+    with open(path, "rb") as f:
+        head = f.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else None
+        if length is None or length > size - 8:
+            problem = f"a header of {length} bytes in a file of {size}" if length is not None else "shorter than 8 bytes"
+        else:
+            try:
+                header = json.loads(f.read(length))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                header, problem = None, "its header is not JSON"
+    if problem is None:
+        tensors = {k: v for k, v in header.items() if k != "__metadata__"} if isinstance(header, dict) else None
+        data = size - 8 - length
+        if tensors is None or not all(
+                isinstance(v, dict) and isinstance(v.get("data_offsets"), list) and len(v["data_offsets"]) == 2
+                and all(isinstance(o, int) for o in v["data_offsets"]) and 0 <= v["data_offsets"][0]
+                <= v["data_offsets"][1] <= data for v in tensors.values()):
+            problem = "its header does not describe tensors inside the file (cut off, or not safetensors)"
+    if problem:
+        raise ValueError(f"{prefix}{path}: not a readable safetensors file ({problem})")
+
+
+def check_weight_files(folder: str, flag: str = "") -> None:
+    """Every ``*.safetensors`` file in a model folder passes ``check_safetensors``."""
+    for path in sorted(glob.glob(os.path.join(glob.escape(folder), "*.safetensors"))):
+        check_safetensors(path, flag)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from conftest import REPO
-from test_fuzz import COMMANDS, DEMO, H, R, Case, Inputs
+from test_fuzz import COMMANDS, DEMO, H, P, R, Case, Inputs
 
 from trainers import cache_transfer
 
@@ -36,6 +36,34 @@ def transfer(x: Inputs, *extra: str) -> list[str]:
                   "--transfer_cache_dir", str(x.out / "cache"), *extra)
 
 
+def garbage_weights(x: Inputs) -> str:
+    """The tiny model with its model.safetensors replaced by random bytes (a download cut off, a wrong file)."""
+    import random
+    import shutil
+
+    folder = x.root / "garbage-weights"
+    if not folder.exists():
+        shutil.copytree(x.model, folder)
+        (folder / "model.safetensors").write_bytes(random.Random(0).randbytes(4096))
+    return str(folder)
+
+
+def smaller_tokenizer(x: Inputs) -> str:
+    """A tokenizer of the tiny vocabulary's first 50 pieces: every id fits the model, but means another word."""
+    from conftest import tiny_vocab
+    from transformers import BertTokenizer
+
+    folder = x.root / "small-tokenizer"
+    if not folder.exists():
+        BertTokenizer(vocab={piece: i for i, piece in enumerate(tiny_vocab()[:50])},
+                      do_lower_case=True).save_pretrained(folder)
+    return str(folder)
+
+
+def predict(x: Inputs, *extra: str, model: str | None = None) -> list[str]:
+    return ["--model", model or x.model, "--input", DEMO["test"], *extra]
+
+
 def cache(x: Inputs, *extra: str, teacher: str | None = None) -> list[str]:
     return ["--teacher", teacher or x.model, "--transfer_file", x.write("tr.txt", "EU rejects it .\n"),
             "--transfer_cache_dir", str(x.out / "cache"), *extra]
@@ -58,6 +86,26 @@ CASES = [
     Case("cache_teacher_missing", T, lambda x: cache(x, teacher=x.path("no-such-teacher")), "no such folder"),
     Case("cache_cache_dir_file", T, lambda x: cache(x, "--transfer_cache_dir", DEMO["train"]),
          "is a file, not a folder"),
+    # weights of random bytes: one line naming the file, before transformers reads it
+    Case("run_model_garbage_weights", R, lambda x: x.args(model=garbage_weights(x)), "not a readable safetensors"),
+    Case("run_teacher_garbage_weights", R, lambda x: x.args("--teacher_name_or_path", garbage_weights(x)),
+         "--teacher_name_or_path"),
+    Case("predict_garbage_weights", P, lambda x: predict(x, model=garbage_weights(x)), "not a readable safetensors"),
+    Case("cache_teacher_garbage_weights", T, lambda x: cache(x, teacher=garbage_weights(x)),
+         "not a readable safetensors"),
+    # run_ner_predict's output and tokenizer
+    Case("predict_output_proc", P, lambda x: predict(x, "--output", "/proc/x"),
+         "--output /proc/x: cannot write a file in /proc"),
+    Case("predict_output_dev_full", P, lambda x: predict(x, "--output", "/dev/full"),
+         "--output /dev/full: cannot write (No space left on device)"),
+    Case("predict_tokenizer_smaller_vocab", P, lambda x: predict(x, "--tokenizer", smaller_tokenizer(x)),
+         "not the tokenizer of"),
+    # argparse's own errors: its usage block left out, the one line kept
+    Case("predict_format_bogus", P, lambda x: predict(x, "--format", "bogus"), "argument --format: invalid choice"),
+    Case("predict_unknown_flag", P, lambda x: predict(x, "--bogus"), "unrecognized arguments: --bogus"),
+    Case("cache_unknown_flag", T, lambda x: cache(x, "--bogus"), "unrecognized arguments: --bogus"),
+    Case("cache_no_teacher", T, lambda x: ["--transfer_file", DEMO["train"]], "the following arguments are required"),
+    Case("cards_no_folder", H, lambda x: [], "the following arguments are required: output_dir"),
     Case("cards_arguments_string", H, lambda x: x.results_folder(results_with(arguments="x")), "'arguments' is 'x'"),
     Case("cards_compression_list", H, lambda x: x.results_folder(results_with(compression=[1])), "'compression'"),
     Case("cards_metric_string", H, lambda x: x.results_folder(results_with(test_f1="0.9")), "'test_f1' is '0.9'"),
@@ -92,3 +140,32 @@ def test_bad_input_one_line_exit_2(case, inputs, monkeypatch, capsys):
     assert not [p for p in inputs.root.rglob("results.json") if p.parent.name != "run-folder"], "results.json written"
     assert not (inputs.out / "model.safetensors").exists() and not (inputs.out / "cache").exists()
     assert not (inputs.root / "run-folder" / "README.md").exists()
+
+
+def test_a_device_node_as_output_is_written_in_place_never_replaced(inputs, capsys):
+    """--output /dev/null runs and leaves the node a character device (root could replace it with a file)."""
+    import stat
+
+    import run_ner_predict
+
+    run_ner_predict.main(predict(inputs, "--output", "/dev/null"))
+    assert stat.S_ISCHR(__import__("os").stat("/dev/null").st_mode)
+    assert "-> /dev/null" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("closed, argv", [("0<&-", ["--input", "-"]), ("1>&-", ["--input", DEMO["test"]])])
+def test_closed_stdin_or_stdout_is_one_line_before_any_model_loads(closed, argv, tmp_path):
+    """A shell's <&- / >&- leave Python no sys.stdin / sys.stdout: one line, exit 2, before the model loads (so
+    fast: the model given does not even exist)."""
+    import shlex
+    import subprocess
+
+    command = shlex.join([sys.executable, str(REPO / "run_ner_predict.py"), "--model", str(tmp_path / "none.onnx"),
+                          *argv])
+    done = subprocess.run(f"{command} {closed}", shell=True, capture_output=closed.startswith("0"), text=True,
+                          stderr=subprocess.PIPE if closed.startswith("1") else None, timeout=120)
+    err = done.stderr
+    assert done.returncode == 2, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "run_ner_predict: error: --input -: standard input is closed; pipe text in, or give a file"
+        if closed.startswith("0") else "run_ner_predict: error: standard output is closed; give --output FILE"], err

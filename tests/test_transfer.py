@@ -430,7 +430,10 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
     for name, command in planned.items():
         row = next(r for r in compare.ROWS if r.name == name)
         assert ("--transfer_file" in command) == row.transfer, name
-        model_args, compression_args, *_, post, transfer_args = run_ner_compress.parse_args(command)
+        args = run_ner_compress.RunArguments(*run_ner_compress.parse_args(command), argv=command,
+                                             given=run_ner_compress.given_flags(command))
+        run_ner_compress.apply_recipe(args)  # the recipe rows (--recipe 5x / 10x) set their flags here
+        model_args, compression_args, post, transfer_args = args.model, args.compression, args.post, args.transfer
         if row.transfer:
             assert transfer_args.transfer_file == [str(transfer_file)] and transfer_args.max_transfer_samples == 100
         # a student pruning its own table keeps the training split's pieces only (the transfer text's would cost

@@ -20,8 +20,10 @@ import re
 import sys
 
 import torch
-from safetensors import safe_open
 from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+from runtime.console import one_line_errors
+from runtime.textfiles import check_weight_files
 
 from .transfer import TransferArguments, load_or_build_targets, read_transfer_sentences
 
@@ -31,8 +33,10 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.mod
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Compute and cache a teacher's word-level predictions on a "
-                                                 "transfer set (what run_ner_compress.py --transfer_file reads).")
+    parser = one_line_errors(argparse.ArgumentParser(
+        prog="python -m trainers.cache_transfer",
+        description="Compute and cache a teacher's word-level predictions on a transfer set (what "
+                    "run_ner_compress.py --transfer_file reads)."))
     parser.add_argument("--teacher", required=True, help="The fine-tuned NER teacher folder.")
     parser.add_argument("--transfer_file", nargs="+", required=True)
     parser.add_argument("--max_seq_length", type=int, default=256,
@@ -68,12 +72,7 @@ def check_teacher_folder(teacher: str) -> dict:
     weights = sorted(glob.glob(os.path.join(glob.escape(teacher), "*.safetensors")))
     if not weights and not glob.glob(os.path.join(glob.escape(teacher), "pytorch_model*.bin")):
         raise ValueError(f"--teacher {teacher}: no model weights (model.safetensors or pytorch_model.bin)")
-    for path in weights:  # the header only: a damaged file fails here, before any loading
-        try:
-            with safe_open(path, framework="pt") as f:
-                f.keys()
-        except Exception as err:  # safetensors raises its own error type
-            raise ValueError(f"--teacher {path}: not a readable safetensors file ({err})") from None
+    check_weight_files(teacher, "--teacher")  # the headers only: a damaged file fails here, before any loading
     if not any(os.path.isfile(os.path.join(teacher, name)) for name in TOKENIZER_FILES):
         raise ValueError(f"--teacher {teacher}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
     return config

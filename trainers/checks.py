@@ -22,6 +22,7 @@ import typing
 from transformers import AutoConfig, AutoTokenizer
 
 import modeling  # noqa: F401  (registers the compressed model types with AutoConfig)
+from runtime.textfiles import check_weight_files
 
 # [CLS], one subword and [SEP]: with fewer, no word keeps a labelled subword and the loss is NaN (0 / 0).
 MIN_SEQ_LENGTH = 3
@@ -220,6 +221,11 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
     if teacher_path:
         configs["--teacher_name_or_path"] = load_config(model_args.teacher_name_or_path, "--teacher_name_or_path",
                                                         model_args.cache_dir)
+    paths = {"--model_name_or_path": model_args.model_name_or_path, "--teacher_name_or_path": teacher_path}
+    check_model_types(configs, paths)
+    for flag in configs:  # the weights' headers only: a damaged file is one line before anything loads
+        if os.path.isdir(os.path.expanduser(paths[flag])):
+            check_weight_files(os.path.expanduser(paths[flag]), flag)
     for flag, config in configs.items():
         limit = getattr(config, "max_position_embeddings", None)
         if limit and data_args.max_seq_length > limit:
@@ -230,6 +236,21 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
     teacher = configs.get("--teacher_name_or_path")
     if teacher is not None:
         _check_teacher(model_args, compression_args, training_args, configs.get("--model_name_or_path"), teacher)
+
+
+def check_model_types(configs: dict, paths: dict) -> None:
+    """The source is compressed from a BERT; a teacher is a BERT or, for a chain, a model of this project (the
+    messages ``load_bert`` and ``load_teacher`` would give after the data has loaded)."""
+    from .distillation import COMPRESSED_MODEL_TYPES
+
+    source, teacher = configs.get("--model_name_or_path"), configs.get("--teacher_name_or_path")
+    if source is not None and source.model_type != "bert":
+        raise ValueError(f"--model_name_or_path {paths['--model_name_or_path']}: model_type is "
+                         f"{source.model_type!r}, but a BERT is needed")
+    if teacher is not None and teacher.model_type not in ("bert", *COMPRESSED_MODEL_TYPES):
+        raise ValueError(f"--teacher_name_or_path {paths['--teacher_name_or_path']}: model_type is "
+                         f"{teacher.model_type!r}, but a teacher must be a BERT or one of "
+                         f"{', '.join(COMPRESSED_MODEL_TYPES)}")
 
 
 def _check_teacher(model_args, compression_args, training_args, source, teacher) -> None:

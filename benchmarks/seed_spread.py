@@ -29,7 +29,8 @@ from trainers.results import RunResults  # noqa: E402
 
 logger = logging.getLogger("seed_spread")
 
-FIVE_X_ROW = "best_low_rank"  # the 5× recipe of README's targets (pruned vocabulary, E=128, rank-48 layers, KD)
+# the 5× recipe of run 1's targets in docs/results.md (pruned vocabulary, E=128, rank-48 layers, KD)
+FIVE_X_ROW = "best_low_rank"
 METRICS = ("validation_f1", "test_f1", "f1_retention")
 
 

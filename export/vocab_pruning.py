@@ -15,7 +15,7 @@ only ever sees the pieces its language produces, so the rows of every other piec
 What a word outside the kept pieces costs: WordPiece splits it into other, smaller pieces that the fine-tuned
 model has not seen it with. On CoNLL-2003 with the training split alone, 3.7% of test words change (half of
 them inside entities: 18% of the words of person names) and a MiniLM tagger loses about 1.5 F1 points;
-``keep_top`` trades rows for part of that (the measured curve is in the README).
+``keep_top`` trades rows for part of that (the measured curve is in docs/deployment.md).
 
 WordPiece matches greedily, longest piece first, and the kept set is a subset of the old one that contains
 every piece the corpus used; so corpus text tokenizes to exactly the same pieces as before, only renumbered.

@@ -111,7 +111,7 @@ class SharedBertEncoder(nn.Module):
 
 
 # The shared layer starts as the teacher's layer 1: on validation it scored best of the six layers, well above their
-# mean (README.md, "Results", under "Recipe").
+# mean (docs/results.md, run 1, under "Recipe").
 DEFAULT_SHARE_INIT = "layer:1"
 # Relaxed sharing's start. "zero" begins exactly at plain sharing, so it can only add capacity; it beat "svd" on
 # validation in both sharing sweeps (results/cpu_transfer/README.md, results/gpu_h100/README.md). Neither start beats

@@ -22,11 +22,12 @@ import copy
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 import transformers
@@ -34,6 +35,7 @@ import yaml
 from transformers import (
     AutoConfig,
     AutoTokenizer,
+    BertForTokenClassification,
     DataCollatorForTokenClassification,
     HfArgumentParser,
     Trainer,
@@ -58,7 +60,7 @@ from trainers.guards import NonFiniteGuard
 from trainers.metrics import build_compute_metrics
 from trainers.ner_data import DEFAULT_MAX_SEQ_LENGTH, check_known_tags, load_ner_splits, tokenize_and_align
 from trainers.results import Deployment, RunResults
-from trainers.run_folder import OutputFolderLock, last_complete_checkpoint, make_readable
+from trainers.run_folder import OutputFolderLock, last_complete_checkpoint, make_readable, remove_checkpoints
 from trainers.transfer import TransferArguments, prepare_transfer
 
 logger = logging.getLogger("run_ner_compress")
@@ -201,6 +203,11 @@ class RunTrainingArguments(DistillationArguments):
     max_train_seconds: float | None = field(
         default=None,
         metadata={"help": "Stop training after this many seconds (single process); the best checkpoint is kept."},
+    )
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={"help": "Keep the checkpoint-* folders once the run has finished (by default they are removed: "
+                          "the finished folder holds the model, and a push would upload them)."},
     )
 
     def __post_init__(self):
@@ -380,10 +387,13 @@ def apply_defaults(model_args, compression_args, data_args, training_args) -> No
             raise ValueError(f"--{flag} {getattr(data_args, flag)} must be at least 1")
     if compression_args.rank is not None and compression_args.rank_energy is not None:
         raise ValueError("give only one of --rank and --rank_energy")
-    for flag in ("share_delta_rank", "num_shared_groups"):
+    for flag in ("share_delta_rank", "num_shared_groups", "share_init", "share_delta_init"):
         value, plain = getattr(compression_args, flag), getattr(recipes.CompressionSettings, flag)
         if value != plain and recipes.settings_for(model_args.model_type).share_mode is None:
             raise ValueError(f"--{flag} {value} needs a sharing type: --model_type shared_attn or shared_ffn")
+    if compression_args.prune_student_vocab and not data_args.train_file and (
+            data_args.validation_file or data_args.test_file):  # local files replace the dataset's splits
+        raise ValueError("--prune_student_vocab needs a training split: the rows kept are its pieces (--train_file)")
     if compression_args.share_delta_rank < 0:
         raise ValueError(f"--share_delta_rank {compression_args.share_delta_rank} must be between 0 and min(in, out)")
     if compression_args.num_shared_groups < 1:
@@ -523,9 +533,12 @@ def check_run(args: RunArguments) -> None:
     if args.model.no_distill and args.model.teacher_name_or_path:
         raise ValueError("--no_distill with --teacher_name_or_path: give one or the other")
     apply_defaults(args.model, args.compression, args.data, args.training)
+    if "dataloader_pin_memory" not in args.given and not torch.cuda.is_available():
+        args.training.dataloader_pin_memory = False  # nothing to pin to: torch warns for every data loader
     check_pruning(args.model, args.compression, args.post)
     validate_run(args.model, args.compression, args.data, args.training)
     check_sharing_fits(args.model, args.compression)
+    check_compression_fits(args)
     if args.transfer.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
         if not (args.model.teacher_name_or_path or distils_by_default(args)):
             raise ValueError("--transfer_file needs a teacher, which labels the transfer set: drop "
@@ -680,14 +693,20 @@ def load_tokenizer(model_args: ModelArguments, teacher_path: str | None):
 
 
 def build_model(model_args, compression_args, label_list, teacher, recipe_set=()) -> tuple[torch.nn.Module, int]:
-    """The model to train (its model type's recipe), and the parameter count of the model it was made from.
-
-    An embedding size equal to the source's width keeps that table whole; one a recipe set (not given) that the
-    source is too narrow for is dropped, with a line in the log."""
+    """The model to train (its model type's recipe), and the parameter count of the model it was made from."""
     if model_args.model_type == "student":  # built from the teacher's layers
         source = teacher
     else:
         source = load_bert(model_args.model_name_or_path, "--model_name_or_path", label_list, model_args.cache_dir)
+    model = compress_source(source, model_args.model_type, compression_args, recipe_set)
+    model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
+    return model, count_unique_parameters(source)
+
+
+def compress_source(source, model_type: str, compression_args, recipe_set=()) -> torch.nn.Module:
+    """``recipes.compress`` with the flags. An embedding size equal to the source's width keeps that table whole;
+    one a recipe set (not given) that the source is too narrow for is dropped, with a line in the log. A limit the
+    model code enforces is raised naming the flag as the user typed it."""
     width = source.config.hidden_size
     for name in ("embedding_size", "position_embedding_size"):
         value = getattr(compression_args, name)
@@ -697,13 +716,34 @@ def build_model(model_args, compression_args, label_list, teacher, recipe_set=()
     settings = asdict(compression_args)
     settings.pop("prune_student_vocab")  # applied after building, by prune_student_vocabulary
     try:
-        model = recipes.compress(source, model_args.model_type, **settings)
-    except ValueError as err:  # limits that need the model's sizes: name the flag as the user typed it
-        if str(err).startswith(("num_shared_groups=", "share_delta_rank=", "share_init=", "position_embedding_size=")):
-            raise ValueError(f"--{err}") from None
+        return recipes.compress(source, model_type, **settings)
+    except ValueError as err:  # "rank=100000 must be ..." (the config's words) -> "--rank 100000 must be ..."
+        named = re.match(r"(\w+)=(\S+)(.*)", str(err), re.S)
+        if named and named.group(1) in {f.name for f in fields(CompressionArguments)}:
+            raise ValueError(f"--{named.group(1)} {named.group(2)}{named.group(3)}") from None
         raise
-    model.accepts_loss_kwargs = False  # a plain-mean loss: let the Trainer divide by the accumulation steps
-    return model, count_unique_parameters(source)
+
+
+def check_compression_fits(args: RunArguments) -> None:
+    """The compression flags against the source's shape before any data or weights load: the model is built on the
+    meta device from the source's config (every module and shape, no weights, no arithmetic), so each limit of the
+    model code (E, ranks, target modules, groups, the layer a share starts from) fails here in one line. A budget's
+    sizes are planned later, from the training split, by a planner that only plans models that build."""
+    model = args.model
+    if model.model_type == "finetune" or model.target_ratio is not None or model.target_params is not None:
+        return
+    student = model.model_type == "student" and model.teacher_name_or_path
+    config = AutoConfig.from_pretrained(model.teacher_name_or_path if student else model.model_name_or_path,
+                                        cache_dir=model.cache_dir)
+    if config.model_type != "bert":  # a compressed teacher of a chain: its student is checked as it is built
+        return
+    logging.disable(logging.WARNING)  # the build's own lines (layers replaced, ranks shrunk) come at the real one
+    try:
+        with torch.device("meta"):
+            compress_source(BertForTokenClassification(config), model.model_type, copy.copy(args.compression),
+                            args.recipe_set)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def prune_student_vocabulary(model, tokenizer, train_records: list[dict], post: PostTrainingArguments):
@@ -791,7 +831,13 @@ def save_outputs(args: RunArguments, trainer, tokenizer, data: NerData, results:
     write_model_card(output_dir, results)
     make_readable(output_dir)  # model.safetensors is written 0600; a shared model must be readable
     results.to_json(os.path.join(output_dir, "results.json"))
-    logger.info("validation F1 %s, test F1 %s -> %s", results.validation_f1, results.test_f1, output_dir)
+    if not args.training.keep_checkpoints:  # the run is finished: nothing is left to resume
+        removed = remove_checkpoints(output_dir)
+        if removed:
+            logger.info("removed %d checkpoint folder(s) of the finished run (--keep_checkpoints keeps them)", removed)
+    figures = {split: f"{f1:.4f}" if isinstance(f1, float) else "-"
+               for split, f1 in (("validation", results.validation_f1), ("test", results.test_f1))}
+    logger.info("validation F1 %s, test F1 %s -> %s", figures["validation"], figures["test"], output_dir)
     if args.data.quickstart:  # the figures side by side, and how to run the model on one's own text
         print_quickstart_summary(output_dir, results.to_dict())
 

@@ -8,8 +8,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, BertForTokenClassification
+from transformers.utils import logging as transformers_logging
+
+logger = logging.getLogger(__name__)
 
 
 def _config(path: str, flag: str, cache_dir: str | None = None):
@@ -47,14 +52,26 @@ def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None
     if config.model_type != "bert":
         raise ValueError(f"{flag} {path}: model_type is {config.model_type!r}, but a BERT is needed")
     id2label = dict(enumerate(label_list))
-    model = AutoModelForTokenClassification.from_pretrained(
-        path,
-        cache_dir=cache_dir,
-        num_labels=len(label_list),
-        id2label=id2label,
-        label2id={label: i for i, label in id2label.items()},
-        ignore_mismatched_sizes=True,
-    )
+    # transformers' LOAD REPORT table and weight bar, on every load, become one line (a warning only when weights
+    # other than the head are missing, that is, left random)
+    verbosity, bar = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        model, info = AutoModelForTokenClassification.from_pretrained(
+            path,
+            cache_dir=cache_dir,
+            num_labels=len(label_list),
+            id2label=id2label,
+            label2id={label: i for i, label in id2label.items()},
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bar:
+            transformers_logging.enable_progress_bar()
+    report_loading(path, flag, info)
     own_labels = _labels(config)
     if own_labels != list(label_list) and sorted(own_labels) == sorted(label_list):
         # Loading with our id2label only renames the rows: without this, row "B-PER" would still score B-LOC
@@ -66,3 +83,19 @@ def load_bert(path: str, flag: str, label_list: list[str], cache_dir: str | None
     # gradient-accumulation steps; BERT's loss is a plain mean, so ask for the division.
     model.accepts_loss_kwargs = False
     return model
+
+
+def report_loading(path: str, flag: str, info: dict) -> None:
+    """One log line for what a load left new or unused (transformers' own report is a table of every key)."""
+    missing = sorted(set(info.get("missing_keys") or ()) | {str(k[0] if isinstance(k, tuple) else k)
+                                                             for k in info.get("mismatched_keys") or ()})
+    unused = sorted(info.get("unexpected_keys") or ())
+    body = [key for key in missing if not key.startswith("classifier.")]
+    if body:
+        logger.warning("%s %s: %d weights not in the checkpoint were left random (%s)", flag, path, len(body),
+                       ", ".join(body[:3]) + (", ..." if len(body) > 3 else ""))
+    elif missing:
+        logger.info("%s %s: a new token-classification head for these labels (the checkpoint has none)", flag, path)
+    if unused:
+        logger.info("%s %s: %d checkpoint weights unused (%s)", flag, path, len(unused),
+                    ", ".join(unused[:3]) + (", ..." if len(unused) > 3 else ""))

@@ -64,9 +64,11 @@ class Inputs:
 
     def args(self, *extra: str, train=DEMO["train"], validation=DEMO["validation"], test=DEMO["test"],
              model: str | None = None) -> list[str]:
-        """A run that would succeed, with ``extra`` flags (later flags win) or one of its files replaced."""
-        return ["--model_name_or_path", model or self.model, "--output_dir", str(self.out), "--train_file", train,
-                "--validation_file", validation, "--test_file", test, *QUICK, *extra]
+        """A run that would succeed, with ``extra`` flags (later flags win) or one of its files replaced (None: left
+        out)."""
+        files = [item for flag, path in (("--train_file", train), ("--validation_file", validation),
+                                         ("--test_file", test)) if path is not None for item in (flag, path)]
+        return ["--model_name_or_path", model or self.model, "--output_dir", str(self.out), *files, *QUICK, *extra]
 
     def config(self, name: str, content: str | bytes) -> list[str]:
         return [self.write(name, content)]

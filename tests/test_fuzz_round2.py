@@ -60,6 +60,17 @@ def smaller_tokenizer(x: Inputs) -> str:
     return str(folder)
 
 
+def garbage_checkpoint(x: Inputs) -> str:
+    """A checkpoint folder whose trainer_state.json is not JSON (its weights are whole)."""
+    import shutil
+
+    folder = x.root / "checkpoint-garbage"
+    if not folder.exists():
+        shutil.copytree(x.model, folder)
+        (folder / "trainer_state.json").write_text("{not json")
+    return str(folder)
+
+
 def predict(x: Inputs, *extra: str, model: str | None = None) -> list[str]:
     return ["--model", model or x.model, "--input", DEMO["test"], *extra]
 
@@ -86,6 +97,30 @@ CASES = [
     Case("cache_teacher_missing", T, lambda x: cache(x, teacher=x.path("no-such-teacher")), "no such folder"),
     Case("cache_cache_dir_file", T, lambda x: cache(x, "--transfer_cache_dir", DEMO["train"]),
          "is a file, not a folder"),
+    # checked from the flags and the source's config.json (the model built on the meta device), before any load
+    Case("late_rank_huge", R, lambda x: x.args("--model_type", "low_rank", "--rank", "100000"),
+         "--rank 100000 must be an integer between 1 and min(in, out)=32"),
+    Case("late_embedding_huge", R, lambda x: x.args("--model_type", "factorized", "--embedding_size", "99999"),
+         "--embedding_size 99999 must be between 1 and hidden_size-1"),
+    Case("late_position_embedding_huge", R, lambda x: x.args("--model_type", "shared_ffn", "--embedding_size", "8",
+                                                             "--position_embedding_size", "600"),
+         "--position_embedding_size 600"),
+    Case("late_share_init_layer", R, lambda x: x.args("--model_type", "shared_ffn", "--embedding_size", "8",
+                                                      "--share_init", "layer:99"), "--share_init 'layer:99' must be"),
+    Case("late_target_modules", R, lambda x: x.args("--model_type", "low_rank", "--rank", "4", "--target_modules",
+                                                    "bogus"), "--target_modules ['bogus'] matches no nn.Linear"),
+    Case("late_student_layers", R, lambda x: x.args("--model_type", "student", "--student_num_layers", "7",
+                                                    "--teacher_name_or_path", x.model), "--student_num_layers 7"),
+    Case("late_groups_and_init", R, lambda x: x.args("--model_type", "shared_ffn", "--embedding_size", "8",
+                                                     "--num_shared_groups", "2", "--share_init", "layer:1"),
+         "--share_init 'layer:1' must be 'mean' or 'layer:K' with 0 <= K < 1"),
+    Case("late_prune_without_train", R, lambda x: x.args("--model_type", "factorized", "--embedding_size", "8",
+                                                         "--prune_student_vocab", train=None),
+         "--prune_student_vocab needs a training split"),
+    Case("share_delta_init_without_sharing", R, lambda x: x.args("--model_type", "finetune", "--share_delta_init",
+                                                                 "svd"), "--share_delta_init svd needs a sharing"),
+    Case("resume_garbage_state", R, lambda x: x.args("--resume_from_checkpoint", garbage_checkpoint(x)),
+         "trainer_state.json is not a readable JSON object"),
     # weights of random bytes: one line naming the file, before transformers reads it
     Case("run_model_garbage_weights", R, lambda x: x.args(model=garbage_weights(x)), "not a readable safetensors"),
     Case("run_teacher_garbage_weights", R, lambda x: x.args("--teacher_name_or_path", garbage_weights(x)),

@@ -124,7 +124,8 @@ def test_push_uploads_the_final_model_folder_only(pushed):
         ("upload_folder", HUB_ID, FAKE_TOKEN),
     ]
     local = set(os.listdir(pushed.output_dir))
-    assert any(name.startswith("checkpoint-") for name in local) and "training_args.bin" in local  # left behind
+    assert "training_args.bin" in local  # left behind, not pushed
+    assert not any(name.startswith("checkpoint-") for name in local)  # removed once the run has finished
     uploaded = uploaded_files(pushed.repo_dir)
     assert uploaded == MODEL_FILES == set(files_to_push(str(pushed.output_dir)))
     assert not any("/" in name or name.startswith("checkpoint-") for name in uploaded)

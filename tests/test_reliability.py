@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ from conftest import DEMO_DIR, REPO, make_tiny_bert
 from safetensors.torch import load_file
 
 import run_ner_compress
-from trainers.run_folder import OutputFolderLock, last_complete_checkpoint
+from trainers.run_folder import OutputFolderLock, checkpoint_problem, last_complete_checkpoint, remove_checkpoints
 
 SEEDED = [
     "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
@@ -116,18 +117,40 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_dir, uninterrupted
 
 
 def test_a_checkpoint_cut_off_while_saving_is_not_resumed_from(tmp_path):
-    (tmp_path / "checkpoint-3").mkdir()
-    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text("{}")
-    (tmp_path / "checkpoint-6").mkdir()  # killed before trainer_state.json, which the Trainer writes last
-    (tmp_path / "checkpoint-6" / "model.safetensors").write_bytes(b"partial")
+    from safetensors.torch import save_file
+
+    def checkpoint(step: int, state: str | None = "{}", weights: bytes | None = None) -> Path:
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+        if weights is None:
+            save_file({"w": torch.zeros(2)}, folder / "model.safetensors")
+        elif weights:
+            (folder / "model.safetensors").write_bytes(weights)
+        return folder
+
+    checkpoint(3)
+    checkpoint(6, state=None, weights=b"partial")  # killed before trainer_state.json, which the Trainer writes last
+    checkpoint(9, state="{garbage")  # a damaged trainer state
+    checkpoint(12, state="[]")  # JSON, but not the Trainer's object
+    checkpoint(15, weights=b"")  # no weights file at all
+    checkpoint(18, weights=bytes(range(256)) * 8)  # weights of random bytes
     assert last_complete_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-3")
     assert last_complete_checkpoint(str(tmp_path / "missing")) is None
+    assert checkpoint_problem(str(tmp_path / "checkpoint-3")) is None
+    assert "not a readable JSON object" in checkpoint_problem(str(tmp_path / "checkpoint-9"))
+    assert "no model weights" in checkpoint_problem(str(tmp_path / "checkpoint-15"))
+    assert "not a readable safetensors file" in checkpoint_problem(str(tmp_path / "checkpoint-18"))
+    assert remove_checkpoints(str(tmp_path)) == 6 and not list(tmp_path.iterdir())
 
 
 def test_same_seed_same_results(model_dir, uninterrupted, tmp_path):
     rerun = tmp_path / "again"
-    subprocess.run([sys.executable, "run_ner_compress.py", *seeded_args(model_dir, rerun)], cwd=REPO,
-                   env=subprocess_env(), check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "run_ner_compress.py", *seeded_args(model_dir, rerun, "--keep_checkpoints")],
+                   cwd=REPO, env=subprocess_env(), check=True, capture_output=True, timeout=300)
+    # a finished run removes its checkpoint-* folders, unless --keep_checkpoints
+    assert not list(uninterrupted.glob("checkpoint-*")) and list(rerun.glob("checkpoint-*"))
     first, second = read_results(uninterrupted), read_results(rerun)
     assert metrics(first) and metrics(first) == metrics(second)
     for name, tensor in load_file(uninterrupted / "model.safetensors").items():

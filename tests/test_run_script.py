@@ -65,8 +65,9 @@ def test_teacher_run_end_to_end(tiny_bert_dir, tmp_path):
 
 def test_resume_from_checkpoint(tiny_bert_dir, tmp_path, caplog):
     output_dir = tmp_path / "resumed"
+    # a finished run removes its checkpoints unless --keep_checkpoints: kept, a later run can train it further
     steps = ["--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1",
-             "--per_device_train_batch_size", "4"]
+             "--per_device_train_batch_size", "4", "--keep_checkpoints"]
     run_ner_compress.main(demo_args(tiny_bert_dir, output_dir, *steps, "--max_steps", "2"))
     state_file = output_dir / "checkpoint-2" / "trainer_state.json"
     state = json.loads(state_file.read_text())
@@ -89,7 +90,7 @@ def test_max_steps_trains_even_with_zero_epochs(tiny_bert_dir, tmp_path):
     # TrainingArguments: a positive max_steps overrides num_train_epochs
     output_dir = tmp_path / "steps"
     run_ner_compress.main(demo_args(tiny_bert_dir, output_dir, "--num_train_epochs", "0", "--max_steps", "1",
-                                    "--save_strategy", "steps", "--save_steps", "1"))
+                                    "--save_strategy", "steps", "--save_steps", "1", "--keep_checkpoints"))
     assert (output_dir / "checkpoint-1").is_dir()
 
 
@@ -101,7 +102,7 @@ def test_a_run_cut_by_its_time_budget_evaluates_and_keeps_the_step_it_stopped_at
     results = run_ner_compress.main(demo_args(
         tiny_bert_dir, output_dir, "--model_type", "shared_ffn", "--num_train_epochs", "3", "--max_train_seconds",
         "1e-9", "--eval_strategy", strategy, "--save_strategy", strategy, "--eval_steps", "100", "--save_steps", "100",
-        "--load_best_model_at_end", "True", "--metric_for_best_model", "f1"))
+        "--load_best_model_at_end", "True", "--metric_for_best_model", "f1", "--keep_checkpoints"))
     assert results["stopped_at_time_budget"] and results["epochs_trained"] == 0.5
     state = json.loads((output_dir / "checkpoint-1" / "trainer_state.json").read_text())
     assert [entry["step"] for entry in state["log_history"] if "eval_f1" in entry] == [1]

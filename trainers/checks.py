@@ -199,8 +199,12 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
     check_numbers(compression_args, data_args, training_args)
 
     resume = getattr(training_args, "resume_from_checkpoint", None)
-    if resume and not os.path.isfile(os.path.join(resume, "trainer_state.json")):
-        raise ValueError(f"--resume_from_checkpoint {resume}: not a complete checkpoint (no trainer_state.json)")
+    if resume:
+        from .run_folder import checkpoint_problem
+
+        problem = checkpoint_problem(resume) if os.path.isdir(resume) else "not a complete checkpoint (no such folder)"
+        if problem:
+            raise ValueError(f"--resume_from_checkpoint {resume}: {problem}")
 
     teacher_path = model_args.teacher_name_or_path
     # A --model_type student with a teacher is built from the teacher alone (its tokenizer too)

@@ -3,6 +3,8 @@
 ```python
 >>> with OutputFolderLock("outputs/teacher"):       # a second run into the same folder stops with one line
 ...     checkpoint = last_complete_checkpoint("outputs/teacher")
+>>> checkpoint_problem("outputs/teacher/checkpoint-3")   # None, or why a resume cannot start from it
+>>> remove_checkpoints("outputs/teacher")               # once the run has finished
 ```
 """
 
@@ -10,10 +12,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
+import shutil
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from runtime.textfiles import check_weight_files
 
 LOCK_NAME = ".run.lock"
 # Written last by Trainer._save_checkpoint: a checkpoint without it was cut off by a kill while saving.
@@ -61,17 +67,54 @@ class OutputFolderLock:
             self.file = None
 
 
-def last_complete_checkpoint(output_dir: str) -> str | None:
-    """The highest ``checkpoint-N`` that holds its trainer state; ones cut off while saving are passed over."""
+CHECKPOINT_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why a resume cannot start from ``path`` (None when it can): its trainer state is missing (cut off by a kill
+    while saving: the Trainer writes it last) or is not a JSON object, or it holds no readable weights."""
+    state = os.path.join(path, TRAINER_STATE_NAME)
+    if not os.path.isfile(state):
+        return f"not a complete checkpoint (no {TRAINER_STATE_NAME})"
+    try:
+        with open(state, encoding="utf-8") as f:
+            if not isinstance(json.load(f), dict):
+                raise ValueError
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"its {TRAINER_STATE_NAME} is not a readable JSON object"
+    if not any(os.path.isfile(os.path.join(path, name)) for name in CHECKPOINT_WEIGHTS):
+        return "no model weights in it (model.safetensors)"
+    try:
+        check_weight_files(path)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def checkpoints(output_dir: str) -> list[str]:
+    """The ``checkpoint-N`` folders of ``output_dir``, by step."""
     if not os.path.isdir(output_dir):
-        return None
-    pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
-    steps = sorted(
-        (int(m.group(1)), name)
-        for name in os.listdir(output_dir)
-        if (m := pattern.match(name)) and os.path.isfile(os.path.join(output_dir, name, TRAINER_STATE_NAME))
-    )
-    return os.path.join(output_dir, steps[-1][1]) if steps else None
+        return []
+    steps = sorted((int(m.group(1)), name) for name in os.listdir(output_dir) if (m := CHECKPOINT.match(name))
+                   and os.path.isdir(os.path.join(output_dir, name)))
+    return [os.path.join(output_dir, name) for _, name in steps]
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The highest ``checkpoint-N`` a resume can start from; ones cut off while saving, or with a damaged state or
+    weights, are passed over."""
+    usable = [path for path in checkpoints(output_dir) if checkpoint_problem(path) is None]
+    return usable[-1] if usable else None
+
+
+def remove_checkpoints(output_dir: str) -> int:
+    """Delete the ``checkpoint-N`` folders of a finished run (the model is saved beside them): a push would upload
+    them, and they are several times the model's size. Returns how many were removed."""
+    found = checkpoints(output_dir)
+    for path in found:
+        shutil.rmtree(path)
+    return len(found)
 
 
 def make_readable(path: str) -> None:

@@ -204,3 +204,26 @@ def test_closed_stdin_or_stdout_is_one_line_before_any_model_loads(closed, argv,
     assert [line for line in err.splitlines() if line.strip()] == [
         "run_ner_predict: error: --input -: standard input is closed; pipe text in, or give a file"
         if closed.startswith("0") else "run_ner_predict: error: standard output is closed; give --output FILE"], err
+
+
+def test_no_network_fails_at_once_in_one_line(monkeypatch, tmp_path, capsys):
+    """The design card's bare command with the Hub unreachable: one line that says what to do, before any retry
+    (the Hub client retried five times, about 40 s, then printed the reason among its own lines)."""
+    import socket
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    def unreachable(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.delenv("NER_COMPRESS_DEBUG", raising=False)
+    code = COMMANDS[R](["--model_type", "shared_ffn", "--output_dir", str(tmp_path / "out")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("run_ner_compress: error: --model_name_or_path bert-base-cased: the Hub")
+    assert "Network is unreachable" in lines[0] and "--quickstart" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+    assert not (tmp_path / "out").exists()

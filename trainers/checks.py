@@ -16,6 +16,7 @@ import dataclasses
 import enum
 import math
 import os
+import socket
 import types
 import typing
 
@@ -56,6 +57,30 @@ def check_model_folder(path: str, flag: str, need_weights: bool = True) -> None:
         raise ValueError(f"{flag} {path}: the folder holds no config.json, so it is not a saved model")
     if need_weights and not any(os.path.isfile(os.path.join(path, name)) for name in WEIGHT_FILES):
         raise ValueError(f"{flag} {path}: the folder holds a config.json but no weights (model.safetensors)")
+
+
+def check_hub_reachable(needs: list[tuple[str, str]], timeout: float = 3.0) -> None:
+    """``needs``: (flag, name) of each model or dataset that would come from the Hub. When the Hub cannot be reached
+    and a model is not in the local cache, one line says so at once (the Hub client would retry five times, about
+    40 s, then bury the reason between its own lines). ``HF_HUB_OFFLINE=1`` means cached files only: no check."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from urllib.parse import urlparse
+
+    if not needs or constants.HF_HUB_OFFLINE:
+        return
+    remote = [(flag, name) for flag, name in needs
+              if flag == "--dataset_name" or not isinstance(try_to_load_from_cache(name, "config.json"), str)]
+    if not remote:
+        return
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout).close()
+    except OSError as err:
+        flag, name = remote[0]
+        reason = err.strerror or type(err).__name__
+        raise OSError(f"{flag} {name}: the Hub ({constants.ENDPOINT}) cannot be reached ({reason}) and it is not in "
+                      "the local cache; give local files (a --model_name_or_path folder, --train_file ...), try "
+                      "--quickstart (no Hub at all), or set HF_HUB_OFFLINE=1 to use only what is cached") from None
 
 
 def check_tokenizer_folder(path: str, flag: str) -> None:
@@ -209,6 +234,15 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
     teacher_path = model_args.teacher_name_or_path
     # A --model_type student with a teacher is built from the teacher alone (its tokenizer too)
     uses_source = not (model_args.model_type == "student" and teacher_path)
+    hub = [(flag, path) for flag, path, used in (
+        ("--model_name_or_path", model_args.model_name_or_path, uses_source),
+        ("--teacher_name_or_path", teacher_path, bool(teacher_path)),
+        ("--tokenizer_name", model_args.tokenizer_name, bool(model_args.tokenizer_name))) if used and path
+        and not _looks_local(path)]
+    files = (data_args.train_file, data_args.validation_file, data_args.test_file)
+    if data_args.dataset_name and not any(files):
+        hub.append(("--dataset_name", data_args.dataset_name))
+    check_hub_reachable(hub)
     if uses_source:
         check_model_folder(model_args.model_name_or_path, "--model_name_or_path")
     if teacher_path:

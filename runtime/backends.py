@@ -170,7 +170,8 @@ def load_onnx(args: PredictArguments):
     onnxruntime = import_onnxruntime()
     folder = args.tokenizer or os.path.dirname(os.path.abspath(args.model))
     if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"--model {args.model}: no such ONNX file")
+        raise FileNotFoundError(f"--model {args.model}: no such ONNX file (run_ner_compress.py --export_onnx writes "
+                                "onnx/model.onnx into its output folder; with --quantize int8 also onnx/model_int8.onnx)")
     tokenizer = load_tokenizer_file(folder, args.model)
     check_own_tokenizer(args.model, os.path.dirname(os.path.abspath(args.model)), tokenizer, args.tokenizer)
     config_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), "config.json")

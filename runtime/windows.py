@@ -135,6 +135,9 @@ class NerPredictor:
         jobs = [(i, start, end) for i, enc in enumerate(encodings) for start, end in self.windows(len(enc))]
         jobs = [job for job in jobs if job[2] > job[1]]
         jobs.sort(key=lambda job: job[2] - job[1])
+        # Encoding.ids builds a new list of the whole line at each access: once per line, not once per window (a
+        # 1 MB line has hundreds of windows, so that was quadratic in the line's length)
+        ids = {i: encodings[i].ids for i in {job[0] for job in jobs}}
         batches = []
         for first in range(0, len(jobs), self.batch_size):
             rows = jobs[first:first + self.batch_size]
@@ -143,9 +146,9 @@ class NerPredictor:
             input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)  # (B, T)
             attention_mask = np.zeros((len(rows), width), dtype=np.int64)
             for row, (i, start, end) in enumerate(rows):
-                ids = self.prefix + encodings[i].ids[start:end] + self.suffix
-                input_ids[row, :len(ids)] = ids
-                attention_mask[row, :len(ids)] = 1
+                window = self.prefix + ids[i][start:end] + self.suffix
+                input_ids[row, :len(window)] = window
+                attention_mask[row, :len(window)] = 1
             batches.append(WindowBatch(rows, input_ids, attention_mask))
         return batches
 

@@ -282,7 +282,10 @@ def _hyperparameters(results: RunResults) -> dict:
         rows.update(max_steps=max_steps, epochs_trained=results.epochs_trained)
     if results.distilled:
         d = results.distillation or Distillation()
-        rows.update(temperature=d.temperature, alpha=d.alpha, hidden_loss_weight=d.hidden_loss_weight)
+        rows.update(temperature=d.temperature, alpha=d.alpha, hidden_loss_weight=d.hidden_loss_weight,
+                    # the attention losses only where used (most runs leave them at 0)
+                    attention_loss_weight=d.attention_loss_weight or None,
+                    value_relation_weight=d.value_relation_weight or None)
     return {key: value for key, value in rows.items() if value is not None}
 
 

@@ -145,3 +145,15 @@ def test_a_teacher_without_test_f1_writes_null_retention():
 
 def test_redact_command_hides_the_token_in_both_spellings():
     assert redact_command("x --hub_token hf_abc --hub_token=hf_def y") == "x --hub_token <redacted> --hub_token=<redacted> y"
+
+
+def test_the_attention_loss_weights_are_recorded_and_carded_only_where_used():
+    from hub_cards.card import _hyperparameters
+
+    used = RunResults(num_parameters=10, distilled=True, distillation=Distillation(
+        "t", 100, temperature=2.0, alpha=0.5, hidden_loss_weight=1.0, attention_loss_weight=2.0,
+        value_relation_weight=0.0))
+    written = used.to_dict()
+    assert written["attention_loss_weight"] == 2.0 and written["value_relation_weight"] == 0.0
+    rows = _hyperparameters(RunResults.from_dict(written))
+    assert rows["attention_loss_weight"] == 2.0 and "value_relation_weight" not in rows

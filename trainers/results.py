@@ -127,6 +127,8 @@ class Distillation:
     temperature: float | None = None
     alpha: float | None = None  # weight of the hard-label CE; the KL term gets 1 - alpha (trainers/distillation.py)
     hidden_loss_weight: float | None = None
+    attention_loss_weight: float | None = None  # MiniLM's attention-distribution KL (trainers/distillation.py)
+    value_relation_weight: float | None = None  # MiniLM's value-relation KL
     labelled_sentences_seen: int | None = None  # rows trained on in this run, all processes
 
 
@@ -246,7 +248,9 @@ class RunResults:
             distillation = Distillation(
                 teacher_path, teacher_num_parameters, teacher.test_f1 if teacher else None,
                 temperature=training_args.temperature, alpha=training_args.alpha,
-                hidden_loss_weight=training_args.hidden_loss_weight)
+                hidden_loss_weight=training_args.hidden_loss_weight,
+                attention_loss_weight=getattr(training_args, "attention_loss_weight", None),
+                value_relation_weight=getattr(training_args, "value_relation_weight", None))
         if distillation and isinstance(trainer, DistillationTrainer):
             # Rows trained on in this run (all processes; a resumed run counts from its checkpoint on).
             seen = trainer.accelerator.reduce(trainer.sentences_seen, "sum").tolist()

@@ -282,3 +282,12 @@ def test_the_command_serves_on_a_free_port_and_stops_on_sigint(model):
         started = time.monotonic()
         server.wait(timeout=30)
     assert time.monotonic() - started < 10
+
+
+def test_serve_load_benchmark_runs_both_settings_without_errors(model, capsys):
+    from benchmarks import serve_load
+
+    results = serve_load.main(["--model", model["fp32"], "--requests", "30", "--clients", "3", "--seconds", "30"])
+    assert [(r.requests, r.errors) for r in results] == [(30, 0), (30, 0)]
+    table = capsys.readouterr().out
+    assert "| off | 30 | 0 |" in table and "| on (5 ms, 32 texts) | 30 | 0 |" in table

@@ -106,7 +106,7 @@ def parse_texts(body: bytes, max_text_chars: int) -> tuple[list[str], bool]:
     try:
         payload = json.loads(decoded)
     except json.JSONDecodeError as err:
-        raise BadRequest(400, f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        raise BadRequest(400, f"malformed JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
     except RecursionError:
         raise BadRequest(400, "malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict):

@@ -4,6 +4,7 @@
     run_ner_predict --model outputs/shared_ffn --input news.txt --output news.jsonl       # raw text -> JSON lines
     run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input test.txt      # CoNLL -> CoNLL + P/R/F1
     cat news.txt | run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --input -
+    run_ner_predict --model outputs/shared_ffn/onnx/model_int8.onnx --serve --port 8000  # HTTP (runtime/serve.py)
 
 An .onnx model runs with ONNX Runtime, numpy and tokenizers only: neither torch nor transformers is imported
 (``pip install ./serve`` installs this command without them). The input formats, the aggregation and the windows
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None):
     args = parse_predict_args(argv)
     if not args.model.endswith(".onnx"):  # a folder or Hub id runs with PyTorch; an .onnx file never imports torch
         register_model_types()
+    if args.serve:  # FastAPI and uvicorn (the http extra) are imported only here
+        from runtime.serve import serve
+
+        return serve(args)
     return predict_file(args)
 
 

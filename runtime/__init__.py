@@ -10,5 +10,7 @@ It imports nothing of the rest of the project, and neither torch nor transformer
   * ``scoring``: entities from tags, entity-level P/R/F1;
   * ``windows``: ``NerPredictor``, tagging over windows of subwords, in batches;
   * ``backends``: an ONNX Runtime session, or a transformers model, behind one ``logits`` call;
-  * ``predict``: ``run_ner_predict``'s arguments and driver.
+  * ``predict``: ``run_ner_predict``'s arguments and driver;
+  * ``serve``: ``run_ner_predict --serve``, the same predictor over HTTP (FastAPI, imported only then), and its
+    page in ``static/``.
 """

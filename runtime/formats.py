@@ -211,6 +211,12 @@ def read_ner_file(path: str) -> list[dict]:
 # Writing
 
 
+def text_record(text: str, words) -> dict:
+    """The JSON-lines record of one raw line and its ``WordPredictions``: ``{"text", "entities"}`` (``--serve``'s
+    answer per text too)."""
+    return {"text": text, "entities": entity_dicts(text, words)}
+
+
 def format_sentence(sentence: Sentence, words, output_format: str) -> str:
     """The output text of one sentence and its ``WordPredictions`` (None for a copied line) in ``output_format``."""
     if sentence.kind == "copy":  # blank and -DOCSTART- lines: kept in CoNLL output, dropped from JSON lines
@@ -222,7 +228,7 @@ def format_sentence(sentence: Sentence, words, output_format: str) -> str:
         text = sentence.lines[0]
         if output_format == "conll":
             return "".join(f"{text[s:e]} {tag}\n" for (s, e), tag in zip(words.spans, words.tags)) + "\n"
-        return json.dumps({"text": text, "entities": entity_dicts(text, words)}, ensure_ascii=False) + "\n"
+        return json.dumps(text_record(text, words), ensure_ascii=False) + "\n"
     if output_format == "conll":
         if sentence.record is not None:  # JSON lines in: token, gold (if any), predicted
             gold = sentence.gold or [None] * len(sentence.words)

@@ -51,8 +51,9 @@ MAX_COPY_LINES = 65536  # blank / -DOCSTART- lines a chunk may hold besides its 
 @dataclass
 class PredictArguments:
     model: str = field(metadata={"help": "A saved model folder, a Hub id, or an .onnx file (fp32 or int8)."})
-    input: str = field(metadata={"help": "Raw text (.txt, .gz, or - for stdin; one document per line), or a CoNLL / "
-                                         "JSON-lines file like the training ones."})
+    input: str | None = field(default=None, metadata={
+        "help": "Raw text (.txt, .gz, or - for stdin; one document per line), or a CoNLL / JSON-lines file like the "
+                "training ones. Required, except with --serve."})
     output: str | None = field(default=None, metadata={"help": "Where to write (default: stdout)."})
     format: str | None = field(
         default=None,
@@ -76,6 +77,19 @@ class PredictArguments:
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow a Hub model whose class is code in its repository to run that code."}
     )
+    # --serve: the same model and predictor behind HTTP (runtime/serve.py) instead of --input / --output
+    serve: bool = field(default=False, metadata={"help": "Serve the model over HTTP (POST /predict, GET /health, a "
+                                                         "page at /) instead of reading --input; needs the http "
+                                                         "extra (pip install 'bert-ner-compress-serve[http]')."})
+    host: str = field(default="127.0.0.1", metadata={"help": "--serve: the address to listen on."})
+    port: int = field(default=8000, metadata={"help": "--serve: the port to listen on (0: any free port)."})
+    batch_window_ms: int = field(default=5, metadata={
+        "help": "--serve: how long the first of concurrent requests waits for others to share one model call "
+                "(0: no batching across requests)."})
+    max_batch_texts: int = field(default=32, metadata={"help": "--serve: at most this many texts per shared call."})
+    max_body_bytes: int = field(default=1_048_576, metadata={"help": "--serve: the largest request body (413 above)."})
+    max_text_chars: int = field(default=100_000, metadata={
+        "help": "--serve: the longest text, in characters (413 above); long texts are windowed as in a file."})
 
     def __post_init__(self):
         if self.format is not None and self.format not in FORMATS:
@@ -93,6 +107,11 @@ class PredictArguments:
                 codecs.lookup(self.encoding)
             except LookupError:
                 raise ValueError(f"--encoding {self.encoding!r}: unknown text encoding") from None
+        if self.serve:
+            self._check_serve()
+            return
+        if self.input is None:
+            raise ValueError("--input is required (or --serve, to serve the model over HTTP)")
         if self.input == "-":
             check_stdin()
         elif not os.path.isfile(self.input):
@@ -101,6 +120,20 @@ class PredictArguments:
             check_writable(self.output, "--output")
         else:
             check_stdout()
+
+    def _check_serve(self) -> None:
+        given = [flag for flag, value in (("--input", self.input), ("--output", self.output), ("--format", self.format))
+                 if value is not None]
+        if given:
+            raise ValueError(f"--serve reads no file and writes none: drop {' '.join(given)}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"--port {self.port} must be between 0 and 65535")
+        for flag, value, least in (("--batch_window_ms", self.batch_window_ms, 0),
+                                   ("--max_batch_texts", self.max_batch_texts, 1),
+                                   ("--max_body_bytes", self.max_body_bytes, 64),
+                                   ("--max_text_chars", self.max_text_chars, 1)):
+            if value < least:
+                raise ValueError(f"{flag} {value} must be at least {least}")
 
 
 def parse_predict_args(argv: list[str] | None = None, prog: str = "run_ner_predict") -> PredictArguments:
@@ -114,7 +147,10 @@ def parse_predict_args(argv: list[str] | None = None, prog: str = "run_ner_predi
         kind = int if "int" in str(f.type) else str
         parser.add_argument(f"--{f.name}", type=kind, required=required, default=None if required else f.default,
                             choices=f.metadata.get("choices"), help=f.metadata["help"])
-    return PredictArguments(**vars(parser.parse_args(argv)))
+    values = vars(parser.parse_args(argv))
+    if values["input"] is None and not values["serve"]:
+        parser.error("the following arguments are required: --input")  # as argparse says it
+    return PredictArguments(**values)
 
 
 def sentence_chunks(sentences: Iterable[Sentence]) -> Iterator[list[Sentence]]:

@@ -25,9 +25,10 @@ from runtime.predict import PredictArguments, predict_file
 require_onnxruntime()
 
 SERVE = REPO / "serve"
-# The torch-free modules: the checkout's runtime package and the command's script
+# The torch-free modules: the checkout's runtime package and the command's script; and the page of --serve
 SERVE_MODULES = sorted(["run_ner_predict.py"] + [path.relative_to(REPO).as_posix()
                                                  for path in (REPO / "runtime").glob("*.py")])
+SERVE_DATA = sorted(path.relative_to(REPO).as_posix() for path in (REPO / "runtime" / "static").glob("*"))
 TRAINING_STACK = {"torch", "transformers", "datasets", "accelerate", "evaluate", "safetensors", "huggingface-hub"}
 
 
@@ -42,7 +43,7 @@ def copy_of_serve(root: Path) -> Path:
     build writes build/ and .egg-info beside them, and these then stay out of the checkout (where a stale build/
     could also reach the wheel)."""
     shutil.copytree(SERVE, root / "serve", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    for name in SERVE_MODULES:
+    for name in SERVE_MODULES + SERVE_DATA:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     return root / "serve"
@@ -72,7 +73,8 @@ def test_serve_holds_no_links_and_no_modules():
 def test_wheel_holds_the_runtime_and_the_script_as_regular_files_equal_to_the_checkouts(wheel):
     with zipfile.ZipFile(wheel) as archive:
         modules = [info for info in archive.infolist() if ".dist-info/" not in info.filename]
-        assert sorted(info.filename for info in modules) == sorted(SERVE_MODULES)
+        assert sorted(info.filename for info in modules) == sorted(SERVE_MODULES + SERVE_DATA)
+        assert {"runtime/static/index.html", "runtime/static/app.js", "runtime/static/style.css"} <= set(SERVE_DATA)
         for info in modules:
             assert stat.S_ISREG(info.external_attr >> 16), f"{info.filename} is not a regular file in the wheel"
             assert archive.read(info) == (REPO / info.filename).read_bytes()
@@ -106,7 +108,8 @@ def test_wheel_requires_the_runtime_only_at_setup_pys_version_and_ranges(install
     requirements = [Requirement(line) for line in dist.requires]
     assert {r.name for r in requirements if r.marker is None} == {"onnxruntime", "tokenizers", "numpy"}
     assert {r.name: str(r.marker) for r in requirements if r.marker} == {
-        "seqeval": 'extra == "scores"', "tqdm": 'extra == "progress"'}
+        "seqeval": 'extra == "scores"', "tqdm": 'extra == "progress"', "fastapi": 'extra == "http"',
+        "uvicorn": 'extra == "http"'}
     assert not TRAINING_STACK & {r.name for r in requirements}
     # a package that setup.py requires too (onnxruntime, seqeval) takes the same range there
     setup_ranges = {r.name: r.specifier for r in map(Requirement, setup_py["install_requires"] + [

@@ -677,6 +677,12 @@ def plan_compression(args: RunArguments, data: NerData) -> None:
     set_training(args, chosen.training)
     args.plan = chosen
     logger.info("%s", chosen.table(f"--{flag} {getattr(model_args, flag)}: the plan for {model_args.model_name_or_path}"))
+    groups = {"transfer_ratio": args.transfer, "labelled_batch_size": args.training}
+    given = {"labelled_batch_size": "per_device_train_batch_size"}
+    overridden = [f"--{given.get(name, name)} {getattr(groups.get(name, args.training), given.get(name, name))}"
+                  for name in asdict(chosen.training) if given.get(name, name) in args.given]
+    if overridden:  # explicit flags win over the plan's training settings: say which, beside the table
+        logger.info("--%s: given flags replace the plan's %s", flag, ", ".join(overridden))
 
 
 def load_tokenizer(model_args: ModelArguments, teacher_path: str | None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import subprocess
 import sys
@@ -133,9 +134,13 @@ def test_the_bare_shared_ffn_fine_tunes_a_teacher_then_distils_the_5x_recipe(wid
     assert json.loads((out / "teacher" / "results.json").read_text()) == teacher
 
 
-def test_a_source_with_a_head_is_the_teacher_and_target_ratio_plans(tiny_bert_dir, tmp_path):
-    results = run_ner_compress.main(["--model_name_or_path", str(tiny_bert_dir), "--target_ratio", "2",
-                                     *_data_flags(tmp_path / "planned")])
+def test_a_source_with_a_head_is_the_teacher_and_target_ratio_plans(tiny_bert_dir, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="run_ner_compress"):
+        results = run_ner_compress.main(["--model_name_or_path", str(tiny_bert_dir), "--target_ratio", "2",
+                                         "--learning_rate", "3e-4", *_data_flags(tmp_path / "planned")])
+    # the table shows the plan; a given flag that replaces one of its settings is said beside it
+    assert any(r.getMessage() == "--target_ratio: given flags replace the plan's --learning_rate 0.0003"
+               for r in caplog.records)
     assert results["distilled"] and results["teacher_path"] == str(tiny_bert_dir)
     plan = results["arguments"]["recipe"]["plan"]
     assert plan["num_parameters"] == results["num_parameters"] and results["compression_ratio"] >= 2

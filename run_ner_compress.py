@@ -677,10 +677,11 @@ def plan_compression(args: RunArguments, data: NerData) -> None:
     set_training(args, chosen.training)
     args.plan = chosen
     logger.info("%s", chosen.table(f"--{flag} {getattr(model_args, flag)}: the plan for {model_args.model_name_or_path}"))
-    groups = {"transfer_ratio": args.transfer, "labelled_batch_size": args.training}
-    given = {"labelled_batch_size": "per_device_train_batch_size"}
-    overridden = [f"--{given.get(name, name)} {getattr(groups.get(name, args.training), given.get(name, name))}"
-                  for name in asdict(chosen.training) if given.get(name, name) in args.given]
+    # each training setting of the plan by its flag (the labelled batch is --per_device_train_batch_size's part)
+    names = ["per_device_train_batch_size" if name == "labelled_batch_size" else name
+             for name in asdict(chosen.training)]
+    overridden = [f"--{name} {getattr(args.transfer if name == 'transfer_ratio' else args.training, name)}"
+                  for name in names if name in args.given]
     if overridden:  # explicit flags win over the plan's training settings: say which, beside the table
         logger.info("--%s: given flags replace the plan's %s", flag, ", ".join(overridden))
 

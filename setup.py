@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export"]),
+    packages=find_packages(include=["modeling", "trainers", "trainers.*", "hub_cards", "benchmarks", "export", "cli"]),
     # runtime/ and run_ner_predict.py are the serve distribution (serve/pyproject.toml), required below
     py_modules=["run_ner_compress"],
     package_data={"trainers.demo_data": ["*.txt"], "hub_cards": ["templates/*.md"]},

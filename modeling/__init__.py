@@ -13,6 +13,7 @@ from .configuration_compressed_bert import (
     DEFAULT_LOW_RANK_TARGETS,
     SHARE_MODES,
     CompressedBertConfig,
+    SettingError,
     FactorizedBertConfig,
     LowRankBertConfig,
     SharedBertConfig,

@@ -117,36 +117,41 @@ class CompressedBertConfig(BertConfig):
         return methods
 
 
+class SettingError(ValueError):
+    """An impossible compression setting: ``setting`` (the config field, or ``from_bert``'s argument, which the
+    training script's flags are named after), its ``value`` and the ``reason``."""
+
+    def __init__(self, setting: str, value, reason: str):
+        self.setting, self.value, self.reason = setting, value, reason
+        super().__init__(f"{setting}={value!r} {reason}")
+
+
 def check_compression_settings(config) -> None:
     """Raise a ValueError naming the value for settings no model can have."""
     if config.embedding_size is not None and not 0 < config.embedding_size < config.hidden_size:
-        raise ValueError(
-            f"embedding_size={config.embedding_size} must be between 1 and hidden_size-1 "
-            f"(hidden_size={config.hidden_size}); at or above it nothing is saved"
-        )
+        raise SettingError("embedding_size", config.embedding_size, "must be between 1 and hidden_size-1 "
+                           f"(hidden_size={config.hidden_size}); at or above it nothing is saved")
     positions = getattr(config, "position_embedding_size", None)  # run_ner_compress checks a plain BertConfig too
     if positions is not None and not 0 < positions < min(config.hidden_size, config.max_position_embeddings + 1):
-        raise ValueError(
-            f"position_embedding_size={positions} must be between 1 and hidden_size-1 (hidden_size="
-            f"{config.hidden_size}) and at most max_position_embeddings={config.max_position_embeddings}"
-        )
+        raise SettingError("position_embedding_size", positions, "must be between 1 and hidden_size-1 (hidden_size="
+                           f"{config.hidden_size}) and at most max_position_embeddings={config.max_position_embeddings}")
     if config.share_mode is not None and config.share_mode not in SHARE_MODES:
-        raise ValueError(f"share_mode={config.share_mode!r} is not one of {SHARE_MODES} (or None)")
+        raise SettingError("share_mode", config.share_mode, f"is not one of {SHARE_MODES} (or None)")
     n, groups, delta = config.num_hidden_layers, config.num_shared_groups, config.share_delta_rank
     if not isinstance(groups, int) or not 1 <= groups <= n or n % groups:
-        raise ValueError(f"num_shared_groups={groups!r} must divide num_hidden_layers={n} (1 <= G <= {n})")
+        raise SettingError("num_shared_groups", groups, f"must divide num_hidden_layers={n} (1 <= G <= {n})")
     if groups > 1 and config.share_mode is None:
-        raise ValueError(f"num_shared_groups={groups} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
+        raise SettingError("num_shared_groups", groups, "needs a sharing type (share_mode 'attention' or 'attention_ffn')")
     # the widest rank a correction of every shared dense layer can have: min(in, out) over them
     limit = config.hidden_size
     if config.share_mode != "attention":  # the feed-forward layers are H×I and I×H
         limit = min(config.hidden_size, config.intermediate_size)
     if not isinstance(delta, int) or not 0 <= delta <= limit:
-        raise ValueError(f"share_delta_rank={delta!r} must be an integer between 0 and min(in, out)={limit}")
+        raise SettingError("share_delta_rank", delta, f"must be an integer between 0 and min(in, out)={limit}")
     if delta and config.share_mode is None:
-        raise ValueError(f"share_delta_rank={delta} needs a sharing type (share_mode 'attention' or 'attention_ffn')")
+        raise SettingError("share_delta_rank", delta, "needs a sharing type (share_mode 'attention' or 'attention_ffn')")
     if config.share_delta_init not in (None,) + SHARE_DELTA_INITS:
-        raise ValueError(f"share_delta_init={config.share_delta_init!r} is not one of {SHARE_DELTA_INITS}")
+        raise SettingError("share_delta_init", config.share_delta_init, f"is not one of {SHARE_DELTA_INITS}")
     rows = getattr(config, "embedding_rows", None)  # run_ner_compress checks a plain BertConfig given the other fields
     if rows is not None and (not isinstance(rows, int) or not 1 <= rows <= config.vocab_size):
         raise ValueError(f"embedding_rows={rows!r} must be an integer between 1 and vocab_size={config.vocab_size} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers.models.bert.modeling_bert import BertEmbeddings
+from .configuration_compressed_bert import SettingError
 
 
 class FactorizedBertEmbeddings(BertEmbeddings):
@@ -63,7 +64,7 @@ def factorize_embedding_matrix(weight: torch.Tensor, embedding_size: int) -> tup
     """Split a (V, H) table into a (V, E) table, a (H, E) projection weight and an (H,) bias."""
     vocab_size, hidden_size = weight.shape
     if not 0 < embedding_size < hidden_size:
-        raise ValueError(f"embedding_size={embedding_size} must be between 1 and hidden_size-1 ({hidden_size - 1})")
+        raise SettingError("embedding_size", embedding_size, f"must be between 1 and hidden_size-1 ({hidden_size - 1})")
     weight = weight.float()
     mean = weight.mean(dim=0)  # (H,)
     u, s, vh = torch.linalg.svd(weight - mean, full_matrices=False)  # (V, H), (H,), (H, H)

@@ -12,6 +12,8 @@ import re
 import torch
 from torch import nn
 
+from .configuration_compressed_bert import SettingError
+
 logger = logging.getLogger(__name__)
 
 
@@ -79,7 +81,7 @@ def find_target_linears(model: nn.Module, target_modules) -> dict[str, nn.Linear
         matches = lambda name: any(name == t or name.endswith("." + t) for t in targets)  # noqa: E731
     found = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear) and matches(name)}
     if not found:
-        raise ValueError(f"target_modules={target_modules!r} matches no nn.Linear layer of {type(model).__name__}")
+        raise SettingError("target_modules", target_modules, f"matches no nn.Linear layer of {type(model).__name__}")
     return found
 
 
@@ -92,7 +94,7 @@ def resolve_ranks(model: nn.Module, target_modules, rank: int | None = None, ene
     for name, linear in layers.items():
         limit = min(linear.in_features, linear.out_features)
         if rank is not None and not (isinstance(rank, int) and 0 < rank <= limit):
-            raise ValueError(f"rank={rank!r} must be an integer between 1 and min(in, out)={limit} (layer {name})")
+            raise SettingError("rank", rank, f"must be an integer between 1 and min(in, out)={limit} (layer {name})")
         ranks[name] = rank if rank is not None else rank_for_energy(linear.weight, energy)
         if ranks[name] * (linear.in_features + linear.out_features) >= linear.in_features * linear.out_features:
             logger.warning("%s: rank %d saves nothing over the dense %dx%d layer", name, ranks[name],

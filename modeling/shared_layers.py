@@ -25,6 +25,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertLayer, BertOutput
 
 from .relaxed_sharing import SharedDenseWeights, relax_layer, residual_factors, shared_dense_names
+from .configuration_compressed_bert import SettingError
 
 
 # Both halves are checkpointing layers like BertLayer, so that gradient checkpointing works in every sharing mode.
@@ -130,10 +131,8 @@ def parse_share_init(share_init: str, num_layers: int) -> list[int] | None:
         index = int(share_init[6:])
         if -num_layers <= index < num_layers:
             return [index % num_layers]
-    raise ValueError(
-        f"share_init={share_init!r} must be 'mean' or 'layer:K' with 0 <= K < {num_layers} "
-        "(the layers each shared module serves)"
-    )
+    raise SettingError("share_init", share_init, f"must be 'mean' or 'layer:K' with 0 <= K < {num_layers} "
+                       "(the layers each shared module serves)")
 
 
 @torch.no_grad()

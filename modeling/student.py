@@ -11,7 +11,7 @@ import logging
 
 from transformers import BertConfig, BertForTokenClassification
 
-from .configuration_compressed_bert import source_settings
+from .configuration_compressed_bert import SettingError, source_settings
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +19,8 @@ logger = logging.getLogger(__name__)
 def evenly_spaced_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]:
     """Indices of the teacher layers a student starts from: first and last kept, the rest evenly between."""
     if not 0 < num_student_layers <= num_teacher_layers:
-        raise ValueError(
-            f"student_num_layers={num_student_layers} must be between 1 and the teacher's {num_teacher_layers} layers"
-        )
+        raise SettingError("student_num_layers", num_student_layers,
+                           f"must be between 1 and the teacher's {num_teacher_layers} layers")
     if num_student_layers == 1:
         return [num_teacher_layers - 1]
     step = (num_teacher_layers - 1) / (num_student_layers - 1)

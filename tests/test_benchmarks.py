@@ -44,15 +44,17 @@ def compare_command(tmp_path, model_dir) -> list[str]:
 def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
     """Without --rows every row without a transfer set runs, the teacher first, in order.txt's order, and each
     command is valid for run_ner_compress.py."""
-    import run_ner_compress
+    import cli.checks
+    import cli.budget
+    import cli.arguments
 
     args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt"])
     planned = compare.plan(args)
     assert [row.name for row, _ in planned] == [row.name for row in compare.ROWS if not row.transfer]
     assert planned[0][0].name == "teacher"
     for row, command in planned:
-        model_args, compression_args, data_args, training_args, *_ = run_ner_compress.parse_args(command)
-        run_ner_compress.apply_defaults(model_args, compression_args, data_args, training_args)
+        model_args, compression_args, data_args, training_args, *_ = cli.arguments.parse_args(command)
+        cli.checks.apply_defaults(model_args, compression_args, data_args, training_args)
         assert training_args.output_dir == str(tmp_path / row.name)
         source = str(tmp_path / row.source)
         assert (model_args.teacher_name_or_path == source) == row.distil
@@ -357,11 +359,11 @@ def test_the_rows_a_script_names_have_experiment_files(script):
 
 def _effective(argv: list[str]):
     """What run_ner_compress.py would train with for this command line: parsed, then its recipe applied."""
-    import run_ner_compress
+    import cli.arguments
+    import cli.budget
 
-    args = run_ner_compress.RunArguments(*run_ner_compress.parse_args(argv), argv=argv,
-                                         given=run_ner_compress.given_flags(argv))
-    run_ner_compress.apply_recipe(args)
+    args = cli.arguments.RunArguments.from_argv(argv)
+    cli.budget.apply_recipe(args)
     training, compression = args.training, args.compression
     return {
         "model_type": args.model.model_type, **{field: getattr(compression, field) for field in (

@@ -252,12 +252,8 @@ def test_run_script_flags_write_every_variant(tmp_path):
 
 
 def test_post_training_arguments_are_checked(tmp_path):
-    from run_ner_compress import (  # the script owns its flags; export takes VariantSettings
-        CompressionArguments,
-        ModelArguments,
-        PostTrainingArguments,
-        check_pruning,
-    )
+    from cli.arguments import CompressionArguments, ModelArguments, PostTrainingArguments  # export takes VariantSettings
+    from cli.checks import check_pruning
 
     with pytest.raises(ValueError, match="--quantize"):
         PostTrainingArguments(quantize="int4")

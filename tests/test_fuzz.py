@@ -153,7 +153,7 @@ CASES = [
           ("rank_energy", "0"), ("student_num_layers", "0"), ("student_hidden_size", "-1"),
           ("label_smoothing_factor", "2"), ("max_train_samples", "0"), ("prune_keep_top", "-1"),
       ]],
-    Case("warmup_steps_negative", R, lambda x: x.args("--warmup_steps", "-3"), "warmup_steps = -3"),
+    Case("warmup_steps_negative", R, lambda x: x.args("--warmup_steps", "-3"), "--warmup_steps -3.0 must be >= 0"),
     Case("max_seq_length_over_positions", R, lambda x: x.args("--max_seq_length", "1024"), "max_position_embeddings"),
     Case("max_seq_length_not_int", R, lambda x: x.args("--max_seq_length", "abc"), "--max-seq-length: invalid int value: 'abc'"),
     Case("epochs_not_number", R, lambda x: x.args("--num_train_epochs", "many"), "--num-train-epochs: invalid float value: 'many'"),
@@ -226,7 +226,7 @@ CASES = [
     Case("delta_rank_too_big", R, lambda x: x.args("--model_type", "shared_ffn", "--share_delta_rank", "1000"),
          "min(in, out)"),
     Case("groups_not_dividing", R, lambda x: x.args("--model_type", "shared_ffn", "--num_shared_groups", "3"),
-         "--num_shared_groups=3 must divide"),
+         "--num_shared_groups 3 must divide"),
     # run_ner_predict: the same kinds of input (a model folder, a text or CoNLL file)
     Case("predict_input_missing", P, lambda x: ["--model", x.model, "--input", x.path("none.txt")], "none.txt"),
     Case("predict_input_latin1", P, lambda x: ["--model", x.model, "--input", x.write("pl.txt", LATIN1)],

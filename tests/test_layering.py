@@ -1,4 +1,4 @@
-"""Dependencies point one way: runtime <- modeling <- trainers <- export, hub_cards <- the scripts and benchmarks.
+"""Dependencies point one way: runtime <- modeling <- trainers <- export, hub_cards <- cli <- the scripts and benchmarks.
 
 Every module of the five packages is parsed (``ast``; nothing is imported or run), and every import in it is
 checked: module level and inside functions, absolute and relative. A package may import only itself and the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from conftest import REPO
 
-LAYERS = {"runtime": 0, "modeling": 1, "trainers": 2, "export": 3, "hub_cards": 3}
-SCRIPT_LAYER = {"run_ner_compress", "run_ner_predict", "benchmarks"}  # layer 4: imported by none
+LAYERS = {"runtime": 0, "modeling": 1, "trainers": 2, "export": 3, "hub_cards": 3, "cli": 4}
+SCRIPT_LAYER = {"run_ner_compress", "run_ner_predict", "benchmarks"}  # layer 5: imported by none
 RUNTIME_MODULE_LEVEL = set(sys.stdlib_module_names) | {"numpy", "runtime"}  # torch & co. only inside functions
 
 
@@ -95,18 +95,22 @@ def test_the_check_catches_planted_imports(tmp_path):
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "runtime" / "up.py").write_text("import json\nimport numpy\ndef f():\n    from modeling import x\n")
     (tmp_path / "modeling" / "ok.py").write_text("import torch\nfrom . import student\nfrom .low_rank import x\n")
-    (tmp_path / "modeling" / "up.py").write_text("def late():\n    from trainers.checks import check_utf8\n")
+    (tmp_path / "modeling" / "up.py").write_text("def late():\n    from trainers.metrics import entity_scores\n")
     (tmp_path / "trainers" / "deep").mkdir()
-    (tmp_path / "trainers" / "deep" / "rel.py").write_text("from ..checks import x\nimport modeling\n"
+    (tmp_path / "trainers" / "deep" / "rel.py").write_text("from ..metrics import x\nimport modeling\n"
                                                            "from ...export import predict\n")
     (tmp_path / "export" / "side.py").write_text("import hub_cards.card\nfrom trainers import atomic\n")
     (tmp_path / "hub_cards" / "script.py").write_text("class A:\n    def f(self):\n        import run_ner_compress\n"
                                                        "from benchmarks.compare import ROWS\n")
+    (tmp_path / "export" / "late.py").write_text("def f():\n    from cli.checks import check_run\n")
+    (tmp_path / "cli" / "script.py").write_text("import run_ner_compress\nfrom hub_cards import card\n")
     assert layer_violations(tmp_path) == [
         "runtime/up.py:4: runtime (layer 0) imports modeling",
         "modeling/up.py:2: modeling (layer 1) imports trainers",
         f"trainers/deep/rel.py:3: trainers (layer 2) imports {BEYOND}",
+        "export/late.py:2: export (layer 3) imports cli",
         "export/side.py:1: export (layer 3) imports hub_cards",
         "hub_cards/script.py:3: hub_cards (layer 3) imports run_ner_compress",
         "hub_cards/script.py:4: hub_cards (layer 3) imports benchmarks",
+        "cli/script.py:1: cli (layer 4) imports run_ner_compress",
     ]

@@ -18,7 +18,7 @@ from conftest import (DEMO_DIR, LABELS, REPO, export_with_tokenizer, make_tiny_b
 
 import run_ner_compress
 import run_ner_predict
-from export.quickstart import DEMO_LINES as QUICKSTART_LINES
+from cli.quickstart import DEMO_LINES as QUICKSTART_LINES
 from runtime.backends import load_tokenizer_file
 from runtime.predict import PredictArguments, predict_file
 from runtime.windows import NerPredictor

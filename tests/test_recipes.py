@@ -12,6 +12,7 @@ from conftest import DEMO_DIR, make_tiny_bert
 from transformers import BertConfig, BertForTokenClassification
 
 import run_ner_compress
+import cli.arguments
 from benchmarks.shapes import NUM_LABELS, SHAPES
 from modeling import recipes
 from modeling.configuration_compressed_bert import DEFAULT_EMBEDDING_SIZE
@@ -25,17 +26,17 @@ def minilm_on_meta():
 
 
 def test_the_cli_model_types_are_the_recipe_table():
-    model_type = {f.name: f for f in dataclasses.fields(run_ner_compress.ModelArguments)}["model_type"]
+    model_type = {f.name: f for f in dataclasses.fields(cli.arguments.ModelArguments)}["model_type"]
     assert list(model_type.metadata["choices"]) == list(recipes.RECIPES) + ["teacher"]
     assert list(recipes.RECIPES) == list(recipes.MODEL_TYPES)
     assert recipes.MODEL_TYPES == ("finetune", "factorized", "shared_attn", "shared_ffn", "low_rank", "student")
     for name in recipes.MODEL_TYPES + ("teacher",):
-        assert run_ner_compress.parse_args(["--model_type", name])[0].model_type == name
+        assert cli.arguments.parse_args(["--model_type", name])[0].model_type == name
     assert recipes.canonical_model_type("teacher") == "finetune"  # the old name reads as the new one
 
 
 def test_the_script_defaults_are_the_table_defaults():
-    arguments = run_ner_compress.CompressionArguments()
+    arguments = cli.arguments.CompressionArguments()
     settings = recipes.CompressionSettings()
     for name in ("share_init", "share_delta_init", "num_shared_groups", "share_delta_rank", "student_num_layers"):
         assert getattr(arguments, name) == getattr(settings, name), name

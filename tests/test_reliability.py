@@ -19,7 +19,8 @@ from conftest import DEMO_DIR, REPO, make_tiny_bert
 from safetensors.torch import load_file
 
 import run_ner_compress
-from trainers.run_folder import OutputFolderLock, checkpoint_problem, last_complete_checkpoint, remove_checkpoints
+import cli.steps as run_steps
+from cli.run_folder import OutputFolderLock, checkpoint_problem, last_complete_checkpoint, remove_checkpoints
 
 SEEDED = [
     "--train_file", str(DEMO_DIR / "demo_train.txt"), "--validation_file", str(DEMO_DIR / "demo_validation.txt"),
@@ -191,7 +192,7 @@ def test_second_run_into_a_busy_folder_refuses(model_dir, tmp_path, monkeypatch,
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
     output_dir = tmp_path / "crashed"
-    holder = ("import os, signal, sys; sys.path.insert(0, sys.argv[1]); from trainers.run_folder import "
+    holder = ("import os, signal, sys; sys.path.insert(0, sys.argv[1]); from cli.run_folder import "
               "OutputFolderLock; lock = OutputFolderLock(sys.argv[2]).__enter__(); os.kill(os.getpid(), signal.SIGKILL)")
     process = subprocess.run([sys.executable, "-c", holder, str(REPO), str(output_dir)], timeout=120)
     assert process.returncode == -signal.SIGKILL and (output_dir / ".run.lock").exists()
@@ -233,10 +234,10 @@ def test_failure_after_the_model_is_saved_leaves_no_results(model_dir, tmp_path,
     (output_dir).mkdir()
     (output_dir / "results.json").write_text("{}")  # from an earlier run: must not survive next to a new model
     if stage == "card":  # the script imports its steps at the top: patch its names
-        monkeypatch.setattr(run_ner_compress, "write_model_card", fail)
+        monkeypatch.setattr(run_steps, "write_model_card", fail)
         extra = []
     else:
-        monkeypatch.setattr(run_ner_compress, "run_post_training", fail)
+        monkeypatch.setattr(run_steps, "run_post_training", fail)
         extra = ["--quantize", "int8"]
     with pytest.raises(OSError, match="injected"):
         run_ner_compress.main(quick_args(model_dir, output_dir, *extra))

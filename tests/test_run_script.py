@@ -14,6 +14,10 @@ import torch
 from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert
 
 import run_ner_compress
+import cli.steps
+import modeling
+import cli.run_folder
+import cli.arguments
 
 QUICK = [
     "--max_train_samples", "16", "--max_eval_samples", "8", "--max_predict_samples", "8",
@@ -135,7 +139,7 @@ def test_fine_tuned_head_in_another_label_order_keeps_its_meaning(tmp_path):
     hub_order = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
     original = make_tiny_bert(tmp_path / "hub-order", id2label=dict(enumerate(hub_order)),
                               label2id={label: i for i, label in enumerate(hub_order)})
-    loaded = run_ner_compress.load_bert(str(tmp_path / "hub-order"), "--model_name_or_path", LABELS).eval()
+    loaded = modeling.load_bert(str(tmp_path / "hub-order"), "--model_name_or_path", LABELS).eval()
     assert loaded.config.id2label == dict(enumerate(LABELS))
     input_ids = torch.tensor([[2, 10, 20, 30, 3]])
     with torch.no_grad():
@@ -196,11 +200,11 @@ def bad_inputs(tmp_path_factory):
         "delta_rank_without_sharing": (files() + ["--model_type", "low_rank", "--rank", "4", "--share_delta_rank",
                                                   "4"], ["--share_delta_rank 4 needs a sharing type"]),
         "delta_rank_too_high": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "33"],
-                                ["--share_delta_rank=33", "min(in, out)=32"]),
+                                ["--share_delta_rank 33", "min(in, out)=32"]),
         "delta_rank_negative": (files() + ["--model_type", "shared_ffn", "--share_delta_rank", "-1"],
-                                ["--share_delta_rank -1", "between 0 and"]),
+                                ["--share_delta_rank -1", "must be >= 0"]),
         "groups_do_not_divide": (files() + ["--model_type", "shared_attn", "--num_shared_groups", "3"],
-                                 ["--num_shared_groups=3 must divide num_hidden_layers=2"]),
+                                 ["--num_shared_groups 3 must divide num_hidden_layers=2"]),
         "positions_too_wide": (files() + ["--model_type", "shared_ffn", "--position_embedding_size", "32"],
                                ["--position_embedding_size=32", "hidden_size-1 (hidden_size=32)"]),
         "groups_without_sharing": (files() + ["--num_shared_groups", "2"], ["--num_shared_groups 2 needs a sharing"]),
@@ -265,8 +269,8 @@ def test_bad_input_from_the_real_command_line(bad_inputs, tmp_path):
 def test_share_init_default_is_the_one_chosen_in_modeling():
     from modeling.shared_layers import DEFAULT_SHARE_DELTA_INIT, DEFAULT_SHARE_INIT
 
-    assert run_ner_compress.CompressionArguments().share_init == DEFAULT_SHARE_INIT
-    assert run_ner_compress.CompressionArguments().share_delta_init == DEFAULT_SHARE_DELTA_INIT
+    assert cli.arguments.CompressionArguments().share_init == DEFAULT_SHARE_INIT
+    assert cli.arguments.CompressionArguments().share_delta_init == DEFAULT_SHARE_DELTA_INIT
 
 
 def test_relaxed_grouped_distilled_run_records_its_sharing(tiny_bert_dir, tmp_path):
@@ -301,13 +305,13 @@ def test_pruned_student_vocabulary_is_the_model_trained_saved_and_counted(tiny_b
                "--save_strategy", "no")
     full = run_ner_compress.main(demo_args(tiny_bert_dir, tmp_path / "full", *student))
     trained = {}
-    save_final_model = run_ner_compress.save_final_model
+    save_final_model = cli.run_folder.save_final_model
 
     def keep_model(trainer, tokenizer, output_dir):
         trained["model"] = trainer.model
         save_final_model(trainer, tokenizer, output_dir)
 
-    monkeypatch.setattr(run_ner_compress, "save_final_model", keep_model)
+    monkeypatch.setattr(cli.steps, "save_final_model", keep_model)
     output_dir = tmp_path / "pruned"
     results = run_ner_compress.main(demo_args(tiny_bert_dir, output_dir, *student, "--prune_student_vocab"))
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, export_with_tokenizer, make_tiny_bert, require_onnxruntime, run_without_torch
 from packaging.requirements import Requirement
 
-from export.quickstart import DEMO_LINES
+from cli.quickstart import DEMO_LINES
 from runtime.predict import PredictArguments, predict_file
 
 require_onnxruntime()

@@ -24,13 +24,15 @@ def test_points_are_at_most_24_and_cover_the_grid():
 
 def test_every_command_is_the_protocol_and_parses(tmp_path):
     import run_ner_compress
+    import cli.checks
+    import cli.arguments
 
     own, shared = sweep_sharing.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt",
                                             "--row_args", "sweep_e64_g1_r0=--seed 7"])
     for point in sweep_sharing.POINTS:
         command = sweep_sharing.compare.row_command(point.row(), shared)
-        model_args, compression, data_args, training_args, *_ = run_ner_compress.parse_args(command)
-        run_ner_compress.apply_defaults(model_args, compression, data_args, training_args)
+        model_args, compression, data_args, training_args, *_ = cli.arguments.parse_args(command)
+        cli.checks.apply_defaults(model_args, compression, data_args, training_args)
         assert data_args.max_train_samples == 2000
         assert model_args.teacher_name_or_path == model_args.model_name_or_path == str(tmp_path / "teacher")
         assert (training_args.alpha, training_args.temperature) == (0.5, 2.0)

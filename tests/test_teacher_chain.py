@@ -2,7 +2,7 @@
 shared_ffn, each step a short ``run_ner_compress.main`` run with a transfer file, and the transfer cache keyed by
 each teacher.
 
-``run_ner_compress.prepare_teacher`` loads its teacher with ``trainers.distillation.load_teacher``, which takes a
+``cli.steps.prepare_teacher`` loads its teacher with ``trainers.distillation.load_teacher``, which takes a
 BERT or a compressed model of this project.
 
 Every model is a tiny BERT built in code (vocab 99, hidden 32, 2 layers); nothing downloads.

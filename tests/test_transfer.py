@@ -23,6 +23,9 @@ from conftest import DEMO_DIR, LABELS, REPO, make_tiny_bert, make_tiny_tokenizer
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 import run_ner_compress
+import cli.checks
+import cli.budget
+import cli.arguments
 from trainers import DistillationArguments, DistillationTrainer, masked_kl
 from trainers.transfer import (
     TransferCollator,
@@ -430,9 +433,9 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
     for name, command in planned.items():
         row = next(r for r in compare.ROWS if r.name == name)
         assert ("--transfer_file" in command) == row.transfer, name
-        args = run_ner_compress.RunArguments(*run_ner_compress.parse_args(command), argv=command,
-                                             given=run_ner_compress.given_flags(command))
-        run_ner_compress.apply_recipe(args)  # the recipe rows (--recipe 5x / 10x) set their flags here
+        args = cli.arguments.RunArguments(*cli.arguments.parse_args(command), argv=command,
+                                             given=cli.arguments.given_flags(command))
+        cli.budget.apply_recipe(args)  # the recipe rows (--recipe 5x / 10x) set their flags here
         model_args, compression_args, post, transfer_args = args.model, args.compression, args.post, args.transfer
         if row.transfer:
             assert transfer_args.transfer_file == [str(transfer_file)] and transfer_args.max_transfer_samples == 100
@@ -440,7 +443,7 @@ def test_compare_transfer_rows_get_the_transfer_flags_and_parse(tmp_path, transf
         # the 10x ratio), as gpu_transfer.sh's pruned teacher does
         assert compression_args.prune_student_vocab == name.startswith(("best10_shared_nv", "best10_shared_pos")), name
         assert post.prune_extra_texts is None, name
-        run_ner_compress.check_pruning(model_args, compression_args, post)
+        cli.checks.check_pruning(model_args, compression_args, post)
     with pytest.raises(SystemExit):
         compare.parse_args(["--output_dir", str(tmp_path), "--rows", "best_shared_tr"])
 
@@ -531,8 +534,8 @@ def read_only_folder(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--transfer_ratio", "inf"], "--transfer_ratio inf must be a finite number above 0"),
-    (["--transfer_ratio", "nan"], "--transfer_ratio nan must be a finite number above 0"),
+    (["--transfer_ratio", "inf"], "--transfer_ratio inf must be a finite number > 0"),
+    (["--transfer_ratio", "nan"], "--transfer_ratio nan must be a finite number > 0"),
     (["--transfer_kl_weight", "nan"], "--transfer_kl_weight nan must be a finite number >= 0"),
     (["--transfer_kl_weight", "inf"], "--transfer_kl_weight inf must be a finite number >= 0"),
     (["--transfer_cache_dir", "{file}"], "--transfer_cache_dir {file}: {file} is a file, not a folder"),

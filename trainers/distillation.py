@@ -22,6 +22,7 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,17 +32,40 @@ from transformers.models.bert.modeling_bert import BertSelfAttention
 from modeling import load_bert, model_labels
 from modeling.modeling_compressed_bert import _FAMILIES
 
+from runtime.fields import Bounds, check_fields
+
 from .transfer import TRANSFER_KEYS
 
 logger = logging.getLogger(__name__)
+
+
+# Bounds of TrainingArguments' numeric flags, which it does not check itself (NaN, inf and negative values would
+# train garbage); DistillationArguments.BOUNDS adds its own fields'.
+TRAINING_BOUNDS = {
+    "num_train_epochs": Bounds(min=0), "learning_rate": Bounds(above=0), "weight_decay": Bounds(min=0),
+    "max_grad_norm": Bounds(min=0), "adam_epsilon": Bounds(above=0), "adam_beta1": Bounds(min=0, max=1),
+    "adam_beta2": Bounds(min=0, max=1), "warmup_steps": Bounds(min=0), "label_smoothing_factor": Bounds(min=0, max=1),
+    "per_device_train_batch_size": Bounds(min=1), "per_device_eval_batch_size": Bounds(min=1),
+    "gradient_accumulation_steps": Bounds(min=1),
+}
 
 
 @dataclass
 class DistillationArguments(TrainingArguments):
     """TrainingArguments plus the distillation settings (used only when a teacher is given)."""
 
-    temperature: float = field(default=2.0, metadata={"help": "Softmax temperature τ of the KL term; above 1 softens."})
-    alpha: float = field(default=0.5, metadata={"help": "Weight of the hard-label CE; the KL term gets 1 - alpha."})
+    # The numeric flags' bounds, checked by runtime.fields.check_fields in __post_init__ (config files too)
+    BOUNDS: ClassVar[dict] = {
+        **TRAINING_BOUNDS, "temperature": Bounds(above=0), "alpha": Bounds(min=0, max=1), "hidden_loss_weight": Bounds(min=0),
+        "attention_loss_weight": Bounds(min=0), "value_relation_weight": Bounds(min=0),
+    }
+
+    temperature: float = field(
+        default=2.0, metadata={"help": "Softmax temperature τ of the KL term; above 1 softens."}
+    )
+    alpha: float = field(
+        default=0.5, metadata={"help": "Weight of the hard-label CE; the KL term gets 1 - alpha."}
+    )
     hidden_loss_weight: float = field(
         default=0.0,
         metadata={"help": "Weight of the hidden-state MSE between matched layers (0 turns it off)."},
@@ -58,17 +82,11 @@ class DistillationArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        # Every field's bounds, TrainingArguments' own numbers included, before they are derived from
+        check_fields(self)
+        if self.max_steps < -1:
+            raise ValueError(f"--max_steps {self.max_steps} must be -1 or 0 (off: train --num_train_epochs) or positive")
         super().__post_init__()
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature {self.temperature} must be positive")
-        if not 0 <= self.alpha <= 1:
-            raise ValueError(f"--alpha {self.alpha} must be in [0, 1]")
-        if self.hidden_loss_weight < 0:
-            raise ValueError(f"--hidden_loss_weight {self.hidden_loss_weight} must be >= 0")
-        for flag in ("attention_loss_weight", "value_relation_weight"):
-            value = getattr(self, flag)
-            if not (math.isfinite(value) and value >= 0):  # NaN fails every comparison: test for what is allowed
-                raise ValueError(f"--{flag} {value} must be a finite number >= 0")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from safetensors import safe_open
@@ -44,6 +45,7 @@ from transformers import (
 )
 
 from runtime.atomic import atomic_path
+from runtime.fields import Bounds, check_fields
 from runtime.textfiles import check_text_file
 
 from .ner_data import iob1_to_iob2, read_ner_file
@@ -59,13 +61,20 @@ _SNIFF_BYTES = 8192
 class TransferArguments:
     """The transfer-set flags of run_ner_compress.py (used only with a teacher)."""
 
+    # The numeric flags' bounds, checked by runtime.fields.check_fields in __post_init__ (config files too)
+    BOUNDS: ClassVar[dict] = {
+        "max_transfer_samples": Bounds(min=1), "transfer_ratio": Bounds(above=0), "transfer_kl_weight": Bounds(min=0),
+        "transfer_min_entities": Bounds(min=0),
+    }
+
     transfer_file: list[str] | None = field(
         default=None,
         metadata={"help": "Unlabelled text for distillation: one raw sentence per line (.txt or .gz), or a CoNLL "
                           "or JSON-lines file (labels ignored). Needs --teacher_name_or_path."},
     )
     max_transfer_samples: int | None = field(
-        default=None, metadata={"help": "Use the first N transfer sentences (before --transfer_min_entities)."}
+        default=None,
+        metadata={"help": "Use the first N transfer sentences (before --transfer_min_entities)."},
     )
     transfer_ratio: float = field(
         default=1.0,
@@ -73,10 +82,13 @@ class TransferArguments:
                           "epoch; --num_train_epochs counts labelled epochs)."},
     )
     transfer_kl_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the transfer rows' KL term, relative to the labelled rows' KL."}
+        default=1.0,
+        metadata={"help": "Weight of the transfer rows' KL term, relative to the labelled rows' KL."},
     )
     transfer_min_entities: int = field(
-        default=0, metadata={"help": "Keep transfer sentences where the teacher finds at least K entities (0: all)."}
+        default=0,
+        metadata={"help": "Keep transfer sentences where the teacher finds at least K entities (0: all).",
+},
     )
     transfer_targets: str = field(
         default="cached",
@@ -88,16 +100,7 @@ class TransferArguments:
     )
 
     def __post_init__(self):
-        if self.transfer_targets not in ("cached", "live"):
-            raise ValueError(f"--transfer_targets {self.transfer_targets!r}: expected 'cached' or 'live'")
-        if self.max_transfer_samples is not None and self.max_transfer_samples < 1:
-            raise ValueError(f"--max_transfer_samples {self.max_transfer_samples} must be at least 1")
-        if not (math.isfinite(self.transfer_ratio) and self.transfer_ratio > 0):  # inf would overflow round()
-            raise ValueError(f"--transfer_ratio {self.transfer_ratio} must be a finite number above 0")
-        if not (math.isfinite(self.transfer_kl_weight) and self.transfer_kl_weight >= 0):  # nan passes `< 0`
-            raise ValueError(f"--transfer_kl_weight {self.transfer_kl_weight} must be a finite number >= 0")
-        if self.transfer_min_entities < 0:
-            raise ValueError(f"--transfer_min_entities {self.transfer_min_entities} must be >= 0")
+        check_fields(self)  # each field's bounds and choices (inf or NaN included: inf would overflow round())
         for path in self.transfer_file or []:  # fail before any teacher or training work
             check_transfer_file(path)
         if self.requested:  # the teacher's predictions are written there once it has run: find out now

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -126,3 +127,17 @@ def make_readable(path: str) -> None:
             full = os.path.join(root, name)
             if not os.path.islink(full):
                 os.chmod(full, 0o644)
+
+
+def save_final_model(trainer, tokenizer, output_dir: str) -> None:
+    """Save into a hidden folder, then move the files in: the folder never holds half a model. (Not
+    ``runtime.atomic.staged_dir``: the output folder already holds checkpoints, which must stay.)"""
+    staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
+    try:
+        trainer.save_model(staging)
+        tokenizer.save_pretrained(staging)
+        for name in os.listdir(staging):
+            os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+

@@ -17,7 +17,7 @@ import tempfile
 from runtime.predict import PredictArguments, predict_file
 from trainers.results import read_teacher_results
 
-from .evaluate_variants import weights_size_bytes
+from export.evaluate_variants import weights_size_bytes
 
 # Synthetic, like the demo sample: one sentence with names the training split has, one with names it lacks
 DEMO_LINES = ["Mara Velden joined Norvane Bank in Port Aldane last Monday .",

@@ -1,8 +1,10 @@
-"""Checks that run before the first training step, so bad input ends in one line naming the file, line or flag.
+"""The models, tokenizers and Hub sources a run names, checked before any weight or data loads.
 
-``validate_run`` is called once by ``run_ner_compress.py`` after parsing; the readers in ``runtime.formats`` check
-the data files themselves (with ``runtime.textfiles.check_text_file``). Everything here raises ``ValueError`` or
-``OSError``, which the script's ``cli()`` turns into one line and exit status 2.
+``validate_run`` is called once by ``cli.checks.check_run``: local folders hold what they should (a config, weights
+whose headers read, a tokenizer), the Hub is reachable for what is not cached, a config's model type is one this
+run can use, ``--max_seq_length`` fits the positions, and a teacher reads the student's ids (and matches its width
+or depth where a distillation term needs it). Everything raises ``ValueError`` or ``OSError`` naming the flag,
+which ``runtime.console.run_cli`` turns into one line and exit status 2.
 
 ```python
 >>> validate_run(model_args, compression_args, data_args, training_args)  # before any model is loaded
@@ -12,27 +14,19 @@ the data files themselves (with ``runtime.textfiles.check_text_file``). Everythi
 from __future__ import annotations
 
 import copy
-import dataclasses
-import enum
-import math
 import os
 import socket
-import types
-import typing
 
 from transformers import AutoConfig, AutoTokenizer
 
 import modeling  # noqa: F401  (registers the compressed model types with AutoConfig)
 from runtime.textfiles import check_weight_files
+from trainers.distillation import COMPRESSED_MODEL_TYPES, check_attention_distillation
 
-# [CLS], one subword and [SEP]: with fewer, no word keeps a labelled subword and the loss is NaN (0 / 0).
-MIN_SEQ_LENGTH = 3
+from .run_folder import checkpoint_problem
+
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
-
-
-class ConfigValueError(ValueError):
-    """A value of a .json/.yaml config file has the wrong type: the message names the key."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -102,131 +96,20 @@ def load_config(path: str, flag: str, cache_dir: str | None = None):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Numbers
-
-
-def check_finite(flag: str, value, low: float | None = None, high: float | None = None,
-                 low_open: bool = False) -> None:
-    """``--flag value`` is a finite number within [low, high] (``low_open``: above low); None passes."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"--{flag} {value} must be a finite number")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"--{flag} {value} must be {'>' if low_open else '>='} {low}")
-    if high is not None and value > high:
-        raise ValueError(f"--{flag} {value} must be <= {high}")
-
-
-def check_numbers(compression_args, data_args, training_args) -> None:
-    """Numeric flags that the dataclasses accept but that would train garbage (NaN, inf, negative)."""
-    t = training_args
-    check_finite("num_train_epochs", t.num_train_epochs, 0)
-    check_finite("learning_rate", t.learning_rate, 0, low_open=True)
-    check_finite("weight_decay", t.weight_decay, 0)
-    check_finite("max_grad_norm", t.max_grad_norm, 0)
-    check_finite("adam_epsilon", t.adam_epsilon, 0, low_open=True)
-    check_finite("adam_beta1", t.adam_beta1, 0, 1)
-    check_finite("adam_beta2", t.adam_beta2, 0, 1)
-    check_finite("warmup_steps", t.warmup_steps, 0)
-    check_finite("label_smoothing_factor", t.label_smoothing_factor, 0, 1)
-    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        check_finite(name, getattr(t, name), 1)
-    if t.max_steps < -1:
-        raise ValueError(f"--max_steps {t.max_steps} must be -1 or 0 (off: train --num_train_epochs) or positive")
-    check_finite("temperature", getattr(t, "temperature", None), 0, low_open=True)
-    check_finite("alpha", getattr(t, "alpha", None), 0, 1)
-    check_finite("hidden_loss_weight", getattr(t, "hidden_loss_weight", None), 0)
-    c = compression_args
-    for name in ("embedding_size", "position_embedding_size", "rank", "student_hidden_size"):
-        check_finite(name, getattr(c, name), 1)
-    check_finite("student_num_layers", c.student_num_layers, 1)
-    check_finite("rank_energy", c.rank_energy, 0, 1, low_open=True)
-    check_finite("max_seq_length", data_args.max_seq_length, MIN_SEQ_LENGTH)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Config files
-
-
-def _fits(value, hint) -> bool:
-    """Whether a value read from JSON/YAML can stand for a field annotated ``hint`` (lenient where HF converts)."""
-    if hint is typing.Any:
-        return True
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin in (list, tuple):
-        args = typing.get_args(hint)
-        return isinstance(value, (list, tuple)) and (not args or all(_fits(v, args[0]) for v in value))
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return isinstance(value, (str, hint))
-    return True  # an annotation this check does not know: leave it to the dataclass
-
-
-def _number(text: str, hint):
-    """``text`` as an int or float when the annotation takes one, else unchanged."""
-    for kind in (int, float):
-        if _fits(kind(1), hint):
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-    return text
-
-
-def _describe(hint) -> str:
-    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
-def check_config_values(settings: dict, dataclass_types) -> None:
-    """Each key of a config file that names a flag has a value of the flag's type; raise naming the key.
-
-    HfArgumentParser.parse_dict passes values to the dataclasses unconverted, so ``max_seq_length: abc`` would
-    surface as a TypeError deep inside training; the caller prefixes the file name.
-    """
-    for dtype in dataclass_types:
-        hints = typing.get_type_hints(dtype)
-        for f in dataclasses.fields(dtype):
-            if not (f.init and f.name in settings):
-                continue
-            hint = hints.get(f.name, typing.Any)
-            if isinstance(settings[f.name], str) and not _fits(settings[f.name], hint):
-                settings[f.name] = _number(settings[f.name], hint)  # YAML 1.1 reads 2e-4 as a string
-            if not _fits(settings[f.name], hint):
-                raise ConfigValueError(f"key {f.name!r}: {settings[f.name]!r} is not a valid {_describe(hints[f.name])}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # The whole run
 
 
 def validate_run(model_args, compression_args, data_args, training_args) -> None:
-    """Everything that can be checked before data or models are loaded, in the order a user would fix it.
+    """What the paths and the models' configs allow, before data or weights are loaded (each flag's own bounds were
+    checked as the arguments were parsed), in the order a user would fix it.
 
-    Flags and numbers first, then the paths (model, teacher, tokenizer folders; the script's argument dataclasses
+    The paths (model, teacher, tokenizer folders; the script's argument dataclasses
     check their own files, such as the extra texts for pruning), then what needs the models' configs:
     ``--max_seq_length`` against ``max_position_embeddings``, and the teacher's vocabulary and width against the
     student's.
     """
-    check_numbers(compression_args, data_args, training_args)
-
     resume = getattr(training_args, "resume_from_checkpoint", None)
     if resume:
-        from .run_folder import checkpoint_problem
-
         problem = checkpoint_problem(resume) if os.path.isdir(resume) else "not a complete checkpoint (no such folder)"
         if problem:
             raise ValueError(f"--resume_from_checkpoint {resume}: {problem}")
@@ -279,8 +162,6 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
 def check_model_types(configs: dict, paths: dict) -> None:
     """The source is compressed from a BERT; a teacher is a BERT or, for a chain, a model of this project (the
     messages ``load_bert`` and ``load_teacher`` would give after the data has loaded)."""
-    from .distillation import COMPRESSED_MODEL_TYPES
-
     source, teacher = configs.get("--model_name_or_path"), configs.get("--teacher_name_or_path")
     if source is not None and source.model_type != "bert":
         raise ValueError(f"--model_name_or_path {paths['--model_name_or_path']}: model_type is "
@@ -310,8 +191,6 @@ def _check_teacher(model_args, compression_args, training_args, source, teacher)
         )
     attention = getattr(training_args, "attention_loss_weight", 0), getattr(training_args, "value_relation_weight", 0)
     if any(attention):
-        from .distillation import check_attention_distillation  # distillation imports this module
-
         student = copy.copy(source if source is not None else teacher)
         if student_type:
             student.num_hidden_layers = compression_args.student_num_layers

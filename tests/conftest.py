@@ -23,6 +23,16 @@ from modeling import recipes  # noqa: E402
 
 CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
 DEMO_DIR = REPO / "trainers" / "demo_data"
+
+
+def committed_results_files() -> list:
+    """Every results.json under results/ that git tracks (the tables' sources); outside a checkout, those on disk."""
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    files = [REPO / name for name in listed if name.endswith("results.json")]
+    return files or sorted((REPO / "results").rglob("results.json"))  # outside a git checkout (an sdist)
+
+
+COMMITTED = committed_results_files()
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
 RESULTS_INDEX = RESULTS / "README.md"
 README_MAX_LINES = 260

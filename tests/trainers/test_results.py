@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import COMMITTED, REPO
 from trainers.results import (
     SCHEMA_VERSION,
     CompressionRecord,
@@ -20,13 +19,6 @@ from trainers.results import (
 )
 
 
-def committed_results_files() -> list:
-    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    files = [REPO / name for name in listed if name.endswith("results.json")]
-    return files or sorted((REPO / "results").rglob("results.json"))  # outside a git checkout (an sdist)
-
-
-COMMITTED = committed_results_files()
 
 
 def full_results() -> RunResults:

@@ -26,11 +26,10 @@ from huggingface_hub.utils import filter_repo_objects
 from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
 import run_ner_compress
-from conftest import DEMO_DIR, REPO, make_tiny_bert, require_conll
+from conftest import COMMITTED, DEMO_DIR, REPO, make_tiny_bert, require_conll
 from hub_cards import build_model_card, detect_dataset_hub_id, files_to_push, push_model_folder
 from hub_cards.__main__ import main as hub_cards_main
 from hub_cards.card import TEMPLATE
-from test_results import COMMITTED
 from trainers.ner_data import read_conll
 from trainers.results import CompressionRecord, RunResults
 

@@ -14,6 +14,8 @@ from conftest import require_conll, require_minilm
 
 import run_ner_compress
 
+pytestmark = pytest.mark.integration  # pytest.ini: still run in CI; -m "not integration" leaves it out
+
 
 @pytest.fixture
 def one_torch_thread():

@@ -1,4 +1,4 @@
-"""Bad input, round 2 (issue 29): the table of tests/test_fuzz.py extended to the transfer flags, the
+"""Bad input, round 2 (issue 29): the table of tests/cli/test_fuzz.py extended to the transfer flags, the
 transfer-cache command (``python -m trainers.cache_transfer``) and wrongly typed results.json keys for
 ``python -m hub_cards``. Same rules: the exit code, one stderr line holding the fragment, no traceback, nothing
 written.

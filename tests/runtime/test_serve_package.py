@@ -22,6 +22,8 @@ from packaging.requirements import Requirement
 from cli.quickstart import DEMO_LINES
 from runtime.predict import PredictArguments, predict_file
 
+pytestmark = pytest.mark.integration  # pytest.ini: still run in CI; -m "not integration" leaves it out
+
 require_onnxruntime()
 
 SERVE = REPO / "serve"

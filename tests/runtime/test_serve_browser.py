@@ -28,6 +28,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.integration  # pytest.ini: still run in CI; -m "not integration" leaves it out
+
 require_onnxruntime()
 
 SENTENCE = "Mara Velden joined Norvane Bank in Port Aldane, and Kofi Mensa spoke in Carrow."

@@ -3,8 +3,9 @@
 Sentences are filled from templates with invented names, written in CoNLL column format (token, tag) with IOB2
 tags for PER, ORG, LOC and MISC. ``python -m trainers.demo_data`` regenerates the shipped files exactly.
 
-The test split also draws on names and sentence templates that the train and validation splits never use (about
-half of each), as real test data would: a model that only memorized the training names scores visibly below 1.0.
+The validation and test splits also draw on names and sentence templates that the train split never uses (about
+half of each), each from its own held-out pool, as real held-out data would: a model that only memorized the
+training names scores visibly below 1.0 on both, and choosing on validation does not peek at the test's names.
 """
 
 from __future__ import annotations
@@ -50,16 +51,42 @@ TEST_TEMPLATES = [
     "{MISC} fans gathered outside the offices of {ORG} on {day} .",
     "A spokesman for {ORG} declined to comment on {PER} .",
 ]
+# Only in the validation split: its own unseen names and contexts (none of them in the test split either)
+VALIDATION_PEOPLE = ["Ingrid Solberg", "Matteo Ruggeri", "Amara Nwosu", "Kenji Arakawa", "Liesel Brandt",
+                     "Tobias Wren", "Farah Qadir", "Emeric Dassin"]
+VALIDATION_ORGS = ["Granite Mutual", "Oakhurst Textiles", "the Pemberly Foundation", "Tidewater Shipping",
+                   "Corbel Analytics", "Lumen Brewers"]
+VALIDATION_PLACES = ["Ashcombe", "Greyfell", "Marlow Sound", "the Tavrin Hills", "Brackwater", "Seldon"]
+VALIDATION_MISC = ["Greyfell Regatta", "Tavrinese", "Coastal Charter", "Ashcombe Trophy"]
+VALIDATION_TEMPLATES = [
+    "{PER} told {ORG} staff in {LOC} that the {MISC} would go ahead .",
+    "Police in {LOC} said {PER} was not linked to {ORG} .",
+    "{ORG} bought a stake in {ORG2} , its chairman {PER} said on {day} .",
+    "Visitors to {LOC} for the {MISC} praised {PER} .",
+    "On {day} , {PER} resigned from {ORG} after a vote in {LOC} .",
+]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 SLOTS = {"PER": PEOPLE, "PER2": PEOPLE, "ORG": ORGS, "ORG2": ORGS, "LOC": PLACES, "MISC": MISC}
-TEST_SLOTS = {"PER": TEST_PEOPLE, "PER2": TEST_PEOPLE, "ORG": TEST_ORGS, "ORG2": TEST_ORGS, "LOC": TEST_PLACES,
-              "MISC": TEST_MISC}
-UNSEEN_SHARE = 0.5  # the test split's chance of an unseen template, and (per slot) of an unseen name
 
 
-def make_sentence(rng: random.Random, unseen: bool = False) -> list[tuple[str, str]]:
-    """One sentence as (word, tag) pairs; ``unseen`` mixes in the test-only templates and names."""
-    templates = TEST_TEMPLATES if unseen and rng.random() < UNSEEN_SHARE else TEMPLATES
+def _slots(people: list[str], orgs: list[str], places: list[str], misc: list[str]) -> dict[str, list[str]]:
+    return {"PER": people, "PER2": people, "ORG": orgs, "ORG2": orgs, "LOC": places, "MISC": misc}
+
+
+# Per held-out split: the templates and names only it uses
+HELD_OUT = {
+    "validation": (VALIDATION_TEMPLATES,
+                   _slots(VALIDATION_PEOPLE, VALIDATION_ORGS, VALIDATION_PLACES, VALIDATION_MISC)),
+    "test": (TEST_TEMPLATES, _slots(TEST_PEOPLE, TEST_ORGS, TEST_PLACES, TEST_MISC)),
+}
+UNSEEN_SHARE = 0.5  # a held-out split's chance of an unseen template, and (per slot) of an unseen name
+
+
+def make_sentence(rng: random.Random, split: str = "train") -> list[tuple[str, str]]:
+    """One sentence as (word, tag) pairs; a held-out split (``HELD_OUT``) mixes in its own templates and names."""
+    unseen = split in HELD_OUT
+    unseen_templates, unseen_slots = HELD_OUT.get(split, (TEMPLATES, SLOTS))
+    templates = unseen_templates if unseen and rng.random() < UNSEEN_SHARE else TEMPLATES
     words = []
     for piece in rng.choice(templates).split():
         slot = piece.strip("{}") if piece.startswith("{") else None
@@ -67,7 +94,7 @@ def make_sentence(rng: random.Random, unseen: bool = False) -> list[tuple[str, s
             words.append((rng.choice(DAYS), "O"))
         elif slot:
             entity_type = slot.rstrip("2")
-            pool = TEST_SLOTS[slot] if unseen and rng.random() < UNSEEN_SHARE else SLOTS[slot]
+            pool = unseen_slots[slot] if unseen and rng.random() < UNSEEN_SHARE else SLOTS[slot]
             for i, word in enumerate(rng.choice(pool).split()):
                 if word == "the":
                     words.append((word, "O"))
@@ -85,6 +112,6 @@ def write_demo_data(directory: str = DEMO_DIR, seed: int = 13) -> None:
         with open(os.path.join(directory, f"demo_{split}.txt"), "w", encoding="utf-8") as f:
             f.write("-DOCSTART- O\n\n")
             for _ in range(size):
-                words = make_sentence(rng, unseen=split == "test")
+                words = make_sentence(rng, split)
                 f.write("".join(f"{word} {tag}\n" for word, tag in words) + "\n")
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import dataclasses
 import errno
 import itertools
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ CHUNK_SENTENCES = 2048  # read, predict and write this many sentences at a time:
 # What a full disk, a closed pipe or a read-only target raises while the output is written (a file or a node).
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE, errno.EROFS, errno.EIO, errno.EBADF}
 MAX_COPY_LINES = 65536  # blank / -DOCSTART- lines a chunk may hold besides its sentences (a file of blank lines)
+PROGRESS_SECONDS = 30.0  # off a terminal (a pipe, a log file): a progress line this often, none for a shorter run
 
 
 @dataclass
@@ -178,6 +181,34 @@ def _progress(disable: bool):
     return tqdm(unit=" sentences", disable=disable, file=sys.stderr)
 
 
+class ProgressLines:
+    """Where no bar is drawn (off a terminal, or without tqdm): a line on ``log`` every ``every`` seconds, from a timer thread, with
+    the sentences written and the model windows run so far. The windows move within one long line too (a 1 MB line
+    is hundreds of windows, and one sentence). A run shorter than ``every`` prints none."""
+
+    def __init__(self, predictor: NerPredictor, formatter: ChunkFormatter, log, every: float | None = None):
+        self.predictor, self.formatter, self.log = predictor, formatter, log
+        self.every = PROGRESS_SECONDS if every is None else every
+        self.started = time.perf_counter()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._report, name="ner-progress", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.thread.join()
+        return False
+
+    def _report(self) -> None:
+        while not self.stopped.wait(self.every):
+            seconds = time.perf_counter() - self.started
+            print(f"run_ner_predict: {seconds:.0f} s, {self.formatter.sentences:,} sentences written, "
+                  f"{self.predictor.windows_run:,} model windows run", file=self.log, flush=True)
+
+
 @dataclass
 class PredictSummary:
     sentences: int
@@ -251,8 +282,9 @@ def predict_file(args: PredictArguments, backend=None, tokenizer=None, log=None)
     started = time.perf_counter()  # the throughput counts reading, tokenizing, the model and writing: not loading
     bar = _progress(disable=not sys.stderr.isatty())
     formatter = ChunkFormatter(args.format or ("conll" if input_format == "conll" else "jsonl"), counts, bar)
+    progress = ProgressLines(predictor, formatter, log) if bar is None else contextlib.nullcontext()
     try:
-        with predictor, text_output(args.output) as out:
+        with predictor, progress, text_output(args.output) as out:
             for text in predict_sentences(predictor, sentences, formatter):
                 out.write(text)
     except OSError as err:

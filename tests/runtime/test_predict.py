@@ -3,12 +3,14 @@ lines, piping, and bad input that ends in one line and exit status 2."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from conftest import (DEMO_DIR, LABELS, REPO, export_with_tokenizer, make_tiny_b
 
 import run_ner_compress
 import run_ner_predict
+import runtime.predict
 from cli.quickstart import DEMO_LINES as QUICKSTART_LINES
 from runtime.backends import load_tokenizer_file
 from runtime.predict import PredictArguments, predict_file
@@ -250,6 +253,31 @@ def test_long_line_is_split_not_truncated(models, tmp_path, monkeypatch, capsys)
                              "--max_seq_length", "32", "--format", "conll")
     assert status == 0
     assert out.split() == ["bank", "I-PER"] * 300  # every word tagged, none cut off
+
+
+class SlowKeywordBackend(KeywordBackend):
+    def logits(self, input_ids, attention_mask, token_type_ids):
+        time.sleep(0.01)
+        return super().logits(input_ids, attention_mask, token_type_ids)
+
+
+def test_one_long_line_reports_progress_off_a_terminal(models, tmp_path, monkeypatch):
+    """Off a terminal no bar is drawn; a line every PROGRESS_SECONDS shows the windows of one long line moving."""
+    monkeypatch.setattr(runtime.predict, "PROGRESS_SECONDS", 0.05)
+    source = tmp_path / "long.txt"
+    source.write_text(" ".join(["the lake port"] * 100) + "\n", encoding="utf-8")  # one line, 300 subwords
+    tokenizer = load_tokenizer_file(str(models["random"]), "tiny")
+    args = PredictArguments(model=str(models["random"]), input=str(source), output=str(tmp_path / "out.jsonl"),
+                            max_seq_length=8, stride=0, batch_size=1)  # 50 windows, one model call each
+    log = io.StringIO()
+    summary = predict_file(args, SlowKeywordBackend(tokenizer), tokenizer, log=log)
+    lines = log.getvalue().splitlines()
+    progress = [line for line in lines if "model windows run" in line]
+    assert summary.sentences == 1 and len(progress) >= 2, lines
+    windows = [int(re.search(r"([\d,]+) model windows", line).group(1).replace(",", "")) for line in progress]
+    assert windows == sorted(windows) and 0 < windows[-1] <= 50 and len(set(windows)) > 1
+    assert lines[-1].startswith("run_ner_predict: 1 sentences in")  # the summary comes last, after the progress
+    assert all(line.startswith("run_ner_predict: ") for line in lines)
 
 
 def test_pytorch_and_windows_agree_with_one_window(models, tmp_path, monkeypatch, capsys):

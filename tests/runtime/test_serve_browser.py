@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 from conftest import REPO, export_with_tokenizer, make_tiny_bert, require_onnxruntime
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+from benchmarks import serve_load, serve_screenshot
+
+CHROMIUM, CHROMEDRIVER = serve_screenshot.CHROMIUM, serve_screenshot.CHROMEDRIVER
 if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
     pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
@@ -42,13 +40,9 @@ def server(tmp_path_factory):
     make_tiny_bert(run, seed=3)
     (run / "results.json").write_text(json.dumps({"test_f1": 0.4321, "num_parameters": 54321}), encoding="utf-8")
     model = export_with_tokenizer(run, run / "onnx")
-    process = subprocess.Popen([sys.executable, str(REPO / "run_ner_predict.py"), "--model", model, "--serve",
-                                "--port", "0"], stderr=subprocess.PIPE, text=True, cwd=REPO)
+    process, port = serve_load.start_server(model, 5, [])
     try:
-        line = process.stderr.readline()
-        found = re.search(r"on (http://127\.0\.0\.1:\d+) ", line)
-        assert found, line
-        yield found[1]
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -56,14 +50,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1000,760", "--lang=en"):
-        options.add_argument(argument)
-    # The driver's path given: Selenium Manager has nothing to look up or download
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(20)
+    driver = serve_screenshot.chromium()  # the driver's path given: Selenium Manager has nothing to download
     yield driver
     driver.quit()
 

@@ -14,7 +14,7 @@ import logging
 import os
 
 import torch
-from transformers import AutoConfig, BertForTokenClassification
+from transformers import BertForTokenClassification
 
 from modeling import minilm_path, recipes
 from modeling.configuration_compressed_bert import SettingError, check_compression_settings
@@ -37,9 +37,9 @@ def check_run(args: RunArguments) -> None:
     if "dataloader_pin_memory" not in args.given and not torch.cuda.is_available():
         args.training.dataloader_pin_memory = False  # nothing to pin to: torch warns for every data loader
     check_pruning(args.model, args.compression, args.post)
-    validate_run(args.model, args.compression, args.data, args.training)  # paths, Hub, configs, teacher
-    check_sharing_fits(args.model, args.compression)
-    check_compression_fits(args)
+    configs = validate_run(args.model, args.compression, args.data, args.training)  # paths, Hub, configs, teacher
+    check_sharing_fits(args.model, args.compression, configs)
+    check_compression_fits(args, configs)
     if args.transfer.requested:  # the transfer set is labelled by a teacher (a --model_type student trains one)
         if not (args.model.teacher_name_or_path or distils_by_default(args)):
             raise ValueError("--transfer_file needs a teacher, which labels the transfer set: drop "
@@ -95,13 +95,13 @@ def check_pruning(model_args, compression_args, post) -> None:
                          "tokenizer its teacher reads, so only nearest applies")
 
 
-def check_sharing_fits(model_args, compression_args) -> None:
+def check_sharing_fits(model_args, compression_args, configs: dict) -> None:
     """Groups and correction ranks against the source's layer count and widths, from its config alone (no weights
-    loaded), with the limits the model config itself enforces."""
+    loaded), with the limits the model config itself enforces. ``configs``: ``validate_run``'s, by flag."""
     share_mode = recipes.settings_for(model_args.model_type).share_mode
-    if share_mode is None:
+    if share_mode is None or "--model_name_or_path" not in configs:
         return
-    config = copy.copy(AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir))
+    config = copy.copy(configs["--model_name_or_path"])
     for name, value in (("embedding_size", None), ("share_mode", share_mode), ("low_rank_ranks", None),
                         ("num_shared_groups", compression_args.num_shared_groups),
                         ("share_delta_rank", compression_args.share_delta_rank),
@@ -113,17 +113,17 @@ def check_sharing_fits(model_args, compression_args) -> None:
         raise flag_error(err) from None
 
 
-def check_compression_fits(args: RunArguments) -> None:
+def check_compression_fits(args: RunArguments, configs: dict) -> None:
     """The compression flags against the source's shape before any data or weights load: the model is built on the
     meta device from the source's config (every module and shape, no weights, no arithmetic), so each limit of the
     model code (E, ranks, target modules, groups, the layer a share starts from) fails here in one line. A budget's
-    sizes are planned later, from the training split, by a planner that only plans models that build."""
+    sizes are planned later, from the training split, by a planner that only plans models that build.
+    ``configs``: ``validate_run``'s, by flag."""
     model = args.model
     if model.model_type == "finetune" or model.target_ratio is not None or model.target_params is not None:
         return
     student = model.model_type == "student" and model.teacher_name_or_path
-    config = AutoConfig.from_pretrained(model.teacher_name_or_path if student else model.model_name_or_path,
-                                        cache_dir=model.cache_dir)
+    config = copy.copy(configs["--teacher_name_or_path" if student else "--model_name_or_path"])
     if config.model_type != "bert":  # a compressed teacher of a chain: its student is checked as it is built
         return
     logging.disable(logging.WARNING)  # the build's own lines (layers replaced, ranks shrunk) come at the real one

@@ -99,14 +99,14 @@ def load_config(path: str, flag: str, cache_dir: str | None = None):
 # The whole run
 
 
-def validate_run(model_args, compression_args, data_args, training_args) -> None:
+def validate_run(model_args, compression_args, data_args, training_args) -> dict:
     """What the paths and the models' configs allow, before data or weights are loaded (each flag's own bounds were
     checked as the arguments were parsed), in the order a user would fix it.
 
     The paths (model, teacher, tokenizer folders; the script's argument dataclasses
     check their own files, such as the extra texts for pruning), then what needs the models' configs:
     ``--max_seq_length`` against ``max_position_embeddings``, and the teacher's vocabulary and width against the
-    student's.
+    student's. Returns the configs it loaded, by flag, for the later checks (each config.json is read once).
     """
     resume = getattr(training_args, "resume_from_checkpoint", None)
     if resume:
@@ -157,6 +157,7 @@ def validate_run(model_args, compression_args, data_args, training_args) -> None
     teacher = configs.get("--teacher_name_or_path")
     if teacher is not None:
         _check_teacher(model_args, compression_args, training_args, configs.get("--model_name_or_path"), teacher)
+    return configs
 
 
 def check_model_types(configs: dict, paths: dict) -> None:

@@ -25,8 +25,8 @@ Fill the cache once from the command line (before several runs share it):
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -46,7 +46,8 @@ from transformers import (
 
 from runtime.atomic import atomic_path
 from runtime.fields import Bounds, check_fields
-from runtime.textfiles import check_text_file
+from runtime.formats import detect_input_format
+from runtime.textfiles import check_text_file, is_blank, open_binary, read_lines
 
 from .ner_data import iob1_to_iob2, read_ner_file
 
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bump when the stored layout or the target computation changes: old files then miss
 TRANSFER_KEYS = ("teacher_logits", "is_transfer")  # batch keys that the DistillationTrainer takes out
 _SNIFF_BYTES = 8192
+_SNIFF_LINES = 100  # lines looked at to tell CoNLL columns or JSON lines from raw text
 
 
 @dataclass
@@ -145,28 +147,20 @@ def check_transfer_file(path: str) -> None:
     """Missing, empty, undecodable, binary (NUL bytes, or not gzip when named .gz) or blank -> one error naming the
     file (and the line of a bad byte): checked before any teacher or training work."""
     check_text_file(path, "--transfer_file")
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         head = f.read(_SNIFF_BYTES)
     if not head.strip():
         raise ValueError(f"--transfer_file {path}: the file holds no text")
 
 
-def _open_binary(path: str):
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-
-
-def _looks_like_conll(path: str) -> bool:
-    """The first non-blank lines have two or more columns and end in an IOB tag (raw text almost never does)."""
-    lines = []
-    with _open_binary(path) as f:
-        for raw in f:
-            text = raw.decode("utf-8", errors="replace").strip()
-            if text and not text.startswith("-DOCSTART-"):
-                lines.append(text.split())
-            if len(lines) == 5:
-                break
-    return bool(lines) and all(
-        len(columns) >= 2 and (columns[-1] == "O" or columns[-1][:2] in ("B-", "I-")) for columns in lines)
+def _holds_records(path: str) -> bool:
+    """JSON lines, or tagged CoNLL columns, as ``run_ner_predict`` tells them from raw text (a ``.gz`` is raw text:
+    one sentence per line)."""
+    if path.endswith(".gz"):
+        return False
+    input_format, tagged = detect_input_format(path, [line for _, line in itertools.islice(read_lines(path),
+                                                                                            _SNIFF_LINES)])
+    return input_format == "jsonl" or input_format == "conll" and tagged
 
 
 def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | None = None) -> list[list[str]]:
@@ -174,7 +168,7 @@ def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | No
 
     Raw lines (``.txt``/``.gz``, one sentence per line, blank lines skipped) are split by the tokenizer's own
     pre-tokenizer, so their words look like CoNLL tokens; ``.json``/``.jsonl`` and CoNLL-column files are read by
-    trainers.ner_data and their tags ignored. Words the tokenizer's normalizer erases (a lone zero-width space)
+    the training readers and their tags ignored. Words the tokenizer's normalizer erases (a lone zero-width space)
     are dropped, as they would get no subword to carry a target.
     """
     backend = tokenizer.backend_tokenizer
@@ -183,32 +177,17 @@ def read_transfer_sentences(paths: list[str], tokenizer, max_sentences: int | No
     for path in paths:
         check_transfer_file(path)
         before = len(sentences)
-        if path.endswith((".json", ".jsonl")) or (not path.endswith(".gz") and _looks_like_conll(path)):
-            for record in read_ner_file(path):
-                words = _keep_words(record["tokens"], normalizer)
-                if words:
-                    sentences.append(words)
-                if max_sentences is not None and len(sentences) >= max_sentences:
-                    break
-        else:
-            with _open_binary(path) as f:
-                for line_no, raw in enumerate(f, start=1):
-                    try:
-                        text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").strip()
-                    except UnicodeDecodeError as err:
-                        raise ValueError(f"--transfer_file {path}:{line_no}: not UTF-8 text ({err.reason} at byte "
-                                         f"{err.start})") from None
-                    if "\x00" in text:
-                        raise ValueError(f"--transfer_file {path}:{line_no}: a binary file, not text (NUL byte)")
-                    if not text:
-                        continue
-                    pieces = pre_tokenizer.pre_tokenize_str(text) if pre_tokenizer else [(w, None) for w in text.split()]
-                    words = [word for word, _ in pieces]
-                    words = _keep_words(words, normalizer)
-                    if words:
-                        sentences.append(words)
-                    if max_sentences is not None and len(sentences) >= max_sentences:
-                        break
+        if _holds_records(path):
+            lines = (record["tokens"] for record in read_ner_file(path))
+        else:  # the text was checked whole (UTF-8, no NUL) by check_transfer_file
+            lines = ([word for word, _ in pre_tokenizer.pre_tokenize_str(text)] if pre_tokenizer else text.split()
+                     for _, text in read_lines(path) if not is_blank(text))
+        for words in lines:
+            words = _keep_words(words, normalizer)
+            if words:
+                sentences.append(words)
+            if max_sentences is not None and len(sentences) >= max_sentences:
+                break
         if len(sentences) == before:
             raise ValueError(f"--transfer_file {path}: no sentences with words found")
         if max_sentences is not None and len(sentences) >= max_sentences:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput of ``run_ner_predict`` end to end, and its peak memory on a small and a large raw-text input.
 
-    python benchmarks/predict_speed.py                                   # untrained models of the recipes' shapes
+    python benchmarks/predict_speed.py                                   # untrained models of --recipe 5x / 10x
     python benchmarks/predict_speed.py --model teacher=outputs/teacher --model "best 5x=outputs/best_low_rank" \
         --model "best 10x=outputs/best10_low_rank" --output PREDICT.md
     python benchmarks/predict_speed.py --rss_mb 1,100                    # the issue's memory check (minutes)
@@ -11,8 +11,9 @@ tokenizing, the model and writing included; loading the model is not), on the Co
 fp32, ONNX fp32 and ONNX int8 of each model. A round runs every variant once, so each round gives its own ratio of
 int8 to the teacher's PyTorch, measured minutes apart at most; the table shows their median and range. A folder
 without ``onnx/model.onnx`` and ``onnx/model_int8.onnx`` is exported and quantized into a scratch folder first.
-Without ``--model``, the models are untrained ones of the recipes' shapes (the MiniLM teacher; E=128 rank 48;
-E=64 rank 16, as in speed.py) with the test file's labels: speed does not depend on the weights.
+Without ``--model``, the models are untrained ones of the shapes of the MiniLM teacher and of the named recipes
+(``modeling.recipes.NAMED_RECIPES``: ``--recipe 5x`` and ``10x``, the student word table unpruned: pruning rows changes
+no arithmetic) with the test file's labels: speed does not depend on the weights.
 
 Peak RSS: the int8 ONNX file of the last model runs on raw text made by repeating the test sentences to each
 size in ``--rss_mb``; the ratio of the largest to the smallest shows whether memory grows with the input.
@@ -35,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import emit  # noqa: E402
 from benchmarks.shapes import SHAPES  # noqa: E402
-from benchmarks.speed import BEST_RECIPES, CONLL_TEST, read_sentences  # noqa: E402
+from benchmarks.speed import CONLL_TEST, read_sentences  # noqa: E402
+from modeling.recipes import NAMED_RECIPES, compress  # noqa: E402
 from trainers.ner_data import read_conll, sort_labels  # noqa: E402
 
 VARIANTS = ("PyTorch fp32", "ONNX fp32", "ONNX int8")
@@ -45,7 +47,7 @@ MEASURE_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv
 
 
 def build_untrained(folder: Path, labels: list[str], tokenizer_dir: str | None = None) -> dict[str, Path]:
-    """The teacher and the 5x / 10x recipes as untrained models of their shapes, saved with the MiniLM tokenizer.
+    """The teacher and the named recipes as untrained models of their shapes, saved with the MiniLM tokenizer.
 
     ``labels`` are the test file's tags: the random models then tag B-/I- entities as a trained one does, so the
     command groups, scores and writes entities in the timed run (labels that are no IOB tags would find none).
@@ -53,7 +55,6 @@ def build_untrained(folder: Path, labels: list[str], tokenizer_dir: str | None =
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    import modeling
     from modeling import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or minilm_path())
@@ -62,9 +63,9 @@ def build_untrained(folder: Path, labels: list[str], tokenizer_dir: str | None =
                                                     label2id={label: i for i, label in enumerate(labels)},
                                                     **SHAPES["minilm"]))
     models = {"teacher": teacher.eval()}
-    for name, (embedding_size, rank) in BEST_RECIPES.items():
-        models[name] = modeling.CompressedBertForTokenClassification.from_bert(teacher, embedding_size=embedding_size,
-                                                                             rank=rank)
+    for name, recipe in NAMED_RECIPES.items():
+        flags = {flag: value for flag, value in recipe.compression.items() if flag != "prune_student_vocab"}
+        models[f"recipe {name}"] = compress(teacher, recipe.model_type, **flags).eval()
     folders = {}
     for name, model in models.items():
         folders[name] = folder / name.replace(" ", "_")

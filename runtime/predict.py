@@ -182,9 +182,9 @@ def _progress(disable: bool):
 
 
 class ProgressLines:
-    """Where no bar is drawn (off a terminal, or without tqdm): a line on ``log`` every ``every`` seconds, from a timer thread, with
-    the sentences written and the model windows run so far. The windows move within one long line too (a 1 MB line
-    is hundreds of windows, and one sentence). A run shorter than ``every`` prints none."""
+    """Where no bar is drawn (off a terminal, or without tqdm): a line on ``log`` every ``every`` seconds, from a
+    timer thread, with the sentences written and the model windows run so far. The windows move within one long
+    line too (a 1 MB line is hundreds of windows, and one sentence). A run shorter than ``every`` prints none."""
 
     def __init__(self, predictor: NerPredictor, formatter: ChunkFormatter, log, every: float | None = None):
         self.predictor, self.formatter, self.log = predictor, formatter, log

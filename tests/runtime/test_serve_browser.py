@@ -1,18 +1,16 @@
 """The page at / in a real browser: run_ner_predict --serve on a tiny model, headless Chromium driven by Selenium.
 A typed sentence, a click (and Ctrl+Enter, keyboard only), and the highlighted spans and labels are those of
 POST /predict; the model line shows /health's figures. Needs Debian's chromium and chromium-driver (.ci/run
-installs them); without them the test skips. ``SERVE_PAGE_SCREENSHOT=docs/serve_page.png`` also writes the
-screenshot that the docs show."""
+installs them); without them the test skips. The docs' screenshot of a trained model is
+``benchmarks/serve_screenshot.py``'s, in the same browser."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.request
 
 import pytest
-from conftest import REPO, export_with_tokenizer, make_tiny_bert, require_onnxruntime
+from conftest import export_with_tokenizer, make_tiny_bert, require_onnxruntime
 
 from benchmarks import serve_load, serve_screenshot
 
@@ -93,9 +91,6 @@ def test_the_page_highlights_what_predict_returns(server, browser, tmp_path):
     colours = {mark.get_attribute("data-label"): mark.value_of_css_property("background-color")
                for mark in browser.find_elements(By.CSS_SELECTOR, "#result mark.entity")}
     assert len(set(colours.values())) == len(colours)  # one colour per type
-    browser.save_screenshot(str(tmp_path / "serve_page.png"))
-    if os.environ.get("SERVE_PAGE_SCREENSHOT"):
-        shutil.copy(tmp_path / "serve_page.png", REPO / os.environ["SERVE_PAGE_SCREENSHOT"])
 
     # Keyboard only: the text box, Ctrl+Enter; Tab reaches the button
     before = browser.find_element(By.ID, "result").text

@@ -117,7 +117,8 @@ def vocabulary_rows(args, files, train_records) -> list[PeerRow]:
         if outcome.status != "measured":
             rows.append(failed_row(row, outcome.status, outcome.reason, outcome.seconds or None))
             continue
-        row.note, row.extra = outcome.result.get("note", ""), outcome.result
+        row.note = "; ".join(part for part in (outcome.result.get("note", ""), outcome.install_note) if part)
+        row.extra = outcome.result
         try:
             counted(row, outcome.result["model_dir"])
             scored_row(row, outcome.result["model_dir"], files, args.batch_size)
@@ -161,6 +162,8 @@ def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
     row.note = (f"chosen on validation F1 among {', '.join(f'{k} {v:.4f}' for k, v in candidates.items())}; "
                 f"unique params: the fp32 source's; optimum's own pipeline on the test sentences: "
                 + ", ".join(f"{k} {v:.0f} sent/s" for k, v in pipeline.items()))
+    if outcome.install_note:
+        row.note += "; " + outcome.install_note
     row.seconds = time.perf_counter() - started
     return rows + [row]
 

@@ -8,7 +8,9 @@ once per-tensor and once per-channel: the harness picks one on validation F1. Ea
 
 Throughput through optimum's own pipeline (``optimum.pipelines.pipeline("token-classification", accelerator=
 "ort")``), on the test sentences as raw text (words joined by spaces), ``batch_size`` 32, default session options:
-the int8 files, and the teacher through transformers' PyTorch pipeline in the same environment for the ratio.
+the int8 files, any ``--other_onnx NAME=PATH`` (another tool's .onnx with its config and tokenizer beside it,
+loaded as optimum loads its own), and the teacher through transformers' PyTorch pipeline in the same environment
+for the ratio.
 
     python peer_optimum.py --teacher T --output_dir D --test_file test.txt --result r.json
 """
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--test_file", required=True)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--other_onnx", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
 
@@ -83,11 +86,12 @@ def main() -> None:
 
     sentences = conll_sentences(args.test_file)
     speeds = {}
-    for name, path in quantized.items():
+    others = dict(item.split("=", 1) for item in args.other_onnx)
+    for name, path in [*((f"int8 {k}", v) for k, v in quantized.items()), *others.items()]:
         ort_model = ORTModelForTokenClassification.from_pretrained(os.path.dirname(path),
                                                                    file_name=os.path.basename(path))
         tagger = pipeline("token-classification", model=ort_model, tokenizer=tokenizer, accelerator="ort")
-        speeds[f"int8 {name}"] = round(pipeline_speed(tagger, sentences, args.batch_size), 1)
+        speeds[name] = round(pipeline_speed(tagger, sentences, args.batch_size), 1)
     teacher = AutoModelForTokenClassification.from_pretrained(args.teacher).eval()
     tagger = transformers.pipeline("token-classification", model=teacher, tokenizer=tokenizer, device="cpu")
     speeds["teacher PyTorch"] = round(pipeline_speed(tagger, sentences, args.batch_size), 1)

@@ -145,7 +145,7 @@ def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
     started = time.perf_counter()
     outcome = run_peer_script("optimum", "peer_optimum.py",
                               ["--teacher", str(args.teacher), "--output_dir", str(args.work_dir / "optimum_int8"),
-                               "--test_file", files["test"]], args.peer_venvs)
+                               "--test_file", files["test"], "--other_onnx", f"ours int8={model}"], args.peer_venvs)
     if outcome.status != "measured":
         return rows + [failed_row(row, outcome.status, outcome.reason, outcome.seconds or None)]
     try:
@@ -159,9 +159,11 @@ def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
     row.method += f" ({chosen})"
     row.extra = dict(outcome.result, validation_f1_by_choice=candidates)
     pipeline = outcome.result.get("pipeline_sentences_per_second", {})
+    through_pipeline = "optimum's pipeline on the test sentences: " + ", ".join(
+        f"{k} {v:.0f} sent/s" for k, v in pipeline.items())
     row.note = (f"chosen on validation F1 among {', '.join(f'{k} {v:.4f}' for k, v in candidates.items())}; "
-                f"unique params: the fp32 source's; optimum's own pipeline on the test sentences: "
-                + ", ".join(f"{k} {v:.0f} sent/s" for k, v in pipeline.items()))
+                f"unique params: the fp32 source's; {through_pipeline}")
+    rows[0].note += f"; {through_pipeline}"
     if outcome.install_note:
         row.note += "; " + outcome.install_note
     row.seconds = time.perf_counter() - started

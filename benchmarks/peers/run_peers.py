@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""Peers benchmark: other tools run on OUR teacher, scored and timed the same way, written as one Markdown table.
+
+    python benchmarks/peers/run_peers.py --teacher /work/cpu_run/full/teacher \
+        --output results/peers/TABLE.md --rows_json results/peers/rows.json --work_dir /tmp/peers_work
+
+Setups (issue 26): (1) vocabulary pruning, TextPruner's VocabularyPruner against ours (``nearest`` and
+``resplit``), on the same corpus: the training split, then the training split plus the extra raw text
+(``--extra_text``, Reuters by default); not trained further. (4) int8: optimum's dynamic int8 (``ORTQuantizer``)
+against ours (``export_onnx`` + ``quantize_onnx_int8``). (2) structured pruning and (3) distillation are rows
+that say they are not measured yet.
+
+Every row ends as a model ``run_ner_predict`` reads, and every row is scored by ``measure.predict_conll``
+(``run_ner_predict``'s code, in this process): entity-level F1 on the validation file, then once on the test
+file, whose run also gives the sentences/s. Where a peer offers a choice (optimum's per-channel or per-tensor
+weights) it is made on validation F1, and only the chosen file reads the test set. A peer runs in its own
+virtual environment (``make_venvs.sh``); without one its rows say so and the harness goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.peers import measure, ours  # noqa: E402
+from benchmarks.peers.peer_venvs import DEFAULT_VENVS, run_peer_script  # noqa: E402
+from benchmarks.peers.rows import PeerRow, format_table, save_rows  # noqa: E402
+from benchmarks.report import emit  # noqa: E402
+
+CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
+REUTERS = REPO.parent / "shared" / "data" / "reuters21578" / "sentences.txt.gz"
+SETUP_CHOICES = ("vocab", "int8")
+
+
+def not_measured_yet() -> list[PeerRow]:
+    """Setups (2) and (3): each needs fine-tuning runs on the same schedule, a later part of issue 26."""
+    return [
+        PeerRow(setup="structured pruning", method="TextPruner TransformerPruner, sized to the 5x recipe, + KD",
+                tool="textpruner", status="not measured yet",
+                note="needs the same KD fine-tuning schedule after pruning (issue 26, a later part)"),
+        PeerRow(setup="structured pruning", method="ours, --recipe 5x", tool="ours", status="not measured yet",
+                note="its row comes with TextPruner's, on the same teacher and schedule (issue 26, a later part)"),
+        PeerRow(setup="distillation", method="TextBrewer GeneralDistiller", tool="textbrewer",
+                status="not measured yet",
+                note="a training run per row (issue 26, a later part)"),
+        PeerRow(setup="distillation", method="ours, DistillationTrainer", tool="ours", status="not measured yet",
+                note="a training run per row (issue 26, a later part)"),
+    ]
+
+
+def scored_row(row: PeerRow, model: str, files: dict[str, str], batch_size: int) -> PeerRow:
+    """Validation F1, then test F1 and sentences/s, of ``model`` into ``row``."""
+    row.validation_f1 = measure.predict_conll(model, files["validation"], batch_size).f1
+    test = measure.predict_conll(model, files["test"], batch_size)
+    row.test_f1, row.test_sentences_per_second, row.model_path = test.f1, test.sentences_per_second, model
+    row.size_bytes = measure.size_on_disk(model)
+    print(f"peers: {row.method}: validation {row.validation_f1}, test {row.test_f1}, "
+          f"{row.test_sentences_per_second} sentences/s", file=sys.stderr)
+    return row
+
+
+def failed_row(row: PeerRow, status: str, reason: str, seconds: float | None = None) -> PeerRow:
+    row.status, row.note, row.seconds = status, reason, seconds
+    print(f"peers: {row.method}: {status}: {reason}", file=sys.stderr)
+    return row
+
+
+def counted(row: PeerRow, folder: str) -> PeerRow:
+    row.unique_parameters, row.word_rows = measure.model_counts(folder)
+    return row
+
+
+def teacher_rows(args, files) -> list[PeerRow]:
+    started = time.perf_counter()
+    row = counted(PeerRow(setup="teacher", method="teacher (fp32, PyTorch)", tool="ours"), str(args.teacher))
+    scored_row(row, str(args.teacher), files, args.batch_size)
+    row.seconds = time.perf_counter() - started
+    return [row]
+
+
+def corpus_text_file(records: list[dict], path: Path) -> Path:
+    """The training split as raw text, one sentence a line (words joined by spaces), for tools that read text."""
+    path.write_text("".join(" ".join(r["tokens"]) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def vocabulary_rows(args, files, train_records) -> list[PeerRow]:
+    rows = []
+    train_text = corpus_text_file(train_records, args.work_dir / "train_sentences.txt")
+    corpora = [("train", [])] + [("train + " + (args.extra_text_name or Path(p).name), [str(p)])
+                                 for p in args.extra_text]
+    for corpus, extra in corpora:
+        slug = corpus.replace(" + ", "_").replace(" ", "_").replace(".", "_")
+        for unseen in ("nearest", "resplit"):
+            started = time.perf_counter()
+            row = PeerRow(setup="vocabulary pruning", method=f"ours, unseen={unseen}, corpus: {corpus}", tool="ours")
+            folder = args.work_dir / f"ours_{unseen}_{slug}"
+            ours.prune_ours(str(args.teacher), str(folder), [r["tokens"] for r in train_records], extra, unseen)
+            counted(row, str(folder))
+            scored_row(row, str(folder), files, args.batch_size)
+            row.seconds = time.perf_counter() - started
+            rows.append(row)
+        row = PeerRow(setup="vocabulary pruning", method=f"TextPruner VocabularyPruner, corpus: {corpus}",
+                      tool="textpruner")
+        folder = args.work_dir / f"textpruner_{slug}"
+        started = time.perf_counter()
+        outcome = run_peer_script("textpruner", "peer_textpruner.py",
+                                  ["--teacher", str(args.teacher), "--output_dir", str(folder),
+                                   "--text", str(train_text), *sum((["--text", p] for p in extra), [])],
+                                  args.peer_venvs)
+        if outcome.status != "measured":
+            rows.append(failed_row(row, outcome.status, outcome.reason, outcome.seconds or None))
+            continue
+        row.note = "; ".join(part for part in (outcome.result.get("note", ""), outcome.install_note) if part)
+        row.extra = outcome.result
+        try:
+            counted(row, outcome.result["model_dir"])
+            scored_row(row, outcome.result["model_dir"], files, args.batch_size)
+        except Exception as err:  # its folder does not load or run with the project's transformers
+            rows.append(failed_row(row, "failed", f"run_ner_predict could not use TextPruner's folder: {err}"))
+            continue
+        row.seconds = time.perf_counter() - started
+        rows.append(row)
+    return rows
+
+
+def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
+    started = time.perf_counter()
+    row = PeerRow(setup="int8", method="ours, export_onnx + quantize_onnx_int8 (dynamic, per-channel)", tool="ours",
+                  unique_parameters=teacher.unique_parameters, word_rows=teacher.word_rows,
+                  note="unique params: the fp32 source's (stored as int8)")
+    model = ours.int8_ours(str(args.teacher), str(args.work_dir / "ours_int8"))
+    scored_row(row, model, files, args.batch_size)
+    row.seconds = time.perf_counter() - started
+    rows = [row]
+
+    row = PeerRow(setup="int8", method="optimum ORTQuantizer, dynamic int8", tool="optimum",
+                  unique_parameters=teacher.unique_parameters, word_rows=teacher.word_rows)
+    started = time.perf_counter()
+    outcome = run_peer_script("optimum", "peer_optimum.py",
+                              ["--teacher", str(args.teacher), "--output_dir", str(args.work_dir / "optimum_int8"),
+                               "--test_file", files["test"], "--other_onnx", f"ours int8={model}"], args.peer_venvs)
+    if outcome.status != "measured":
+        return rows + [failed_row(row, outcome.status, outcome.reason, outcome.seconds or None)]
+    try:
+        # optimum offers per-tensor and per-channel weights: the choice is made on validation F1
+        candidates = {name: measure.predict_conll(path, files["validation"], args.batch_size).f1
+                      for name, path in outcome.result["quantized"].items()}
+        chosen = max(candidates, key=candidates.get)
+        scored_row(row, outcome.result["quantized"][chosen], files, args.batch_size)
+    except Exception as err:  # its file does not load or run in run_ner_predict
+        return rows + [failed_row(row, "failed", f"run_ner_predict could not use optimum's file: {err}")]
+    row.method += f" ({chosen})"
+    row.extra = dict(outcome.result, validation_f1_by_choice=candidates)
+    pipeline = outcome.result.get("pipeline_sentences_per_second", {})
+    through_pipeline = "optimum's pipeline on the test sentences: " + ", ".join(
+        f"{k} {v:.0f} sent/s" for k, v in pipeline.items())
+    row.note = (f"chosen on validation F1 among {', '.join(f'{k} {v:.4f}' for k, v in candidates.items())}; "
+                f"unique params: the fp32 source's; {through_pipeline}")
+    rows[0].note += f"; {through_pipeline}"
+    if outcome.install_note:
+        row.note += "; " + outcome.install_note
+    row.seconds = time.perf_counter() - started
+    return rows + [row]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", type=Path, required=True, help="The fine-tuned teacher's saved folder.")
+    parser.add_argument("--train_file", type=Path, default=CONLL_DIR / "train.txt")
+    parser.add_argument("--validation_file", type=Path, default=CONLL_DIR / "valid.txt")
+    parser.add_argument("--test_file", type=Path, default=CONLL_DIR / "test.txt")
+    parser.add_argument("--extra_text", type=Path, action="append", default=None,
+                        help="Raw text for the second pruning corpus (repeat; default: the Reuters sentences).")
+    parser.add_argument("--extra_text_name", default=None, help="Its name in the table (default: Reuters).")
+    parser.add_argument("--setups", default=",".join(SETUP_CHOICES), help=f"Comma-separated, of {SETUP_CHOICES}.")
+    parser.add_argument("--peer_venvs", type=Path, default=DEFAULT_VENVS,
+                        help="Where make_venvs.sh built the peers' environments (<dir>/<peer>).")
+    parser.add_argument("--work_dir", type=Path, required=True, help="Where the rows' models are written.")
+    parser.add_argument("--batch_size", type=int, default=32, help="run_ner_predict's --batch_size.")
+    parser.add_argument("--output", type=Path, help="Also write the Markdown table here.")
+    parser.add_argument("--rows_json", type=Path, help="Also write the rows as JSON here.")
+    args = parser.parse_args(argv)
+    for flag in ("teacher", "train_file", "validation_file", "test_file", "peer_venvs", "work_dir"):
+        setattr(args, flag, getattr(args, flag).resolve())  # the peers run in a scratch folder
+    if args.extra_text is None:
+        args.extra_text, args.extra_text_name = [REUTERS], args.extra_text_name or "Reuters"
+    args.setups = [s.strip() for s in args.setups.split(",") if s.strip()]
+    unknown = set(args.setups) - set(SETUP_CHOICES)
+    if unknown:
+        parser.error(f"--setups: unknown {sorted(unknown)}; choose from {SETUP_CHOICES}")
+    if not (args.teacher / "config.json").is_file():
+        parser.error(f"--teacher {args.teacher}: no saved model there (no config.json)")
+    for flag in ("train_file", "validation_file", "test_file"):
+        if not getattr(args, flag).is_file():
+            parser.error(f"--{flag} {getattr(args, flag)}: no such file")
+    args.extra_text = [path.resolve() for path in args.extra_text]
+    for path in args.extra_text:
+        if not path.is_file():
+            parser.error(f"--extra_text {path}: no such file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    import export.onnx_export  # noqa: F401  (torch, transformers and the model types: loaded before any row's clock)
+    from runtime.formats import read_conll
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    files = {"validation": str(args.validation_file), "test": str(args.test_file)}
+    rows = teacher_rows(args, files)
+    if "vocab" in args.setups:
+        rows += vocabulary_rows(args, files, read_conll(str(args.train_file)))
+    rows += not_measured_yet()
+    if "int8" in args.setups:
+        rows += int8_rows(args, files, rows[0])
+    if args.rows_json:
+        save_rows(rows, str(args.rows_json))
+    return emit(format_table(rows) + "\n", args.output)
+
+
+if __name__ == "__main__":
+    main()

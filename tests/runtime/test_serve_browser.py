@@ -91,6 +91,7 @@ def test_the_page_highlights_what_predict_returns(server, browser, tmp_path):
     colours = {mark.get_attribute("data-label"): mark.value_of_css_property("background-color")
                for mark in browser.find_elements(By.CSS_SELECTOR, "#result mark.entity")}
     assert len(set(colours.values())) == len(colours)  # one colour per type
+    browser.save_screenshot(str(tmp_path / "serve_page.png"))  # the test's artifact, in pytest's tmp_path
 
     # Keyboard only: the text box, Ctrl+Enter; Tab reaches the button
     before = browser.find_element(By.ID, "result").text

@@ -28,11 +28,10 @@ class PredictScore:
 
 def predict_conll(model: str, conll_file: str, batch_size: int = 32) -> PredictScore:
     """``run_ner_predict --model MODEL --input CONLL_FILE --output /dev/null --batch_size N``, in this process."""
-    from run_ner_predict import register_model_types
     from runtime.predict import parse_predict_args, predict_file
 
     if not model.endswith(".onnx"):
-        register_model_types()
+        import modeling  # noqa: F401  (registers the compressed model types, as run_ner_predict does)
     log = io.StringIO()
     summary = predict_file(parse_predict_args(["--model", model, "--input", conll_file, "--output", os.devnull,
                                                "--batch_size", str(batch_size)]), log=log)

@@ -18,6 +18,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from runtime.atomic import write_text_atomic
+
 STATUSES = ("measured", "skipped", "failed", "not measured yet")
 SETUPS = ("teacher", "vocabulary pruning", "structured pruning", "distillation", "int8")
 
@@ -49,9 +51,8 @@ class PeerRow:
 
 
 def save_rows(rows: list[PeerRow], path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump([dataclasses.asdict(row) for row in rows], f, indent=1)
-        f.write("\n")
+    """The rows as JSON, written as every results file is (``runtime.atomic``: never half a file)."""
+    write_text_atomic(path, json.dumps([dataclasses.asdict(row) for row in rows], indent=1) + "\n")
 
 
 def load_rows(path: str) -> list[PeerRow]:

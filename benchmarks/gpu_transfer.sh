@@ -20,7 +20,7 @@
 # results/gpu_h100/run3 (DEADLINE=545; caches ready at 199 s, the nine rows done by 582 s, none at the cap).
 # The default rows now are the next run's, all 10x students built from the full teacher with their own table pruned
 # (--prune_student_vocab, nearest), so no pruned teacher is made: best10_shared_nv at run 3's lr 2e-4 and at the lr
-# the CPU chose (1e-3, results/cpu_transfer/lr_10x.md), and best10_shared_pos_hlr (positions factorized at 16, rank
+# the CPU chose (1e-3, results/history/cpu_transfer/lr_10x.md), and best10_shared_pos_hlr (positions factorized at 16, rank
 # 120), each with and without the transfer set at ratio 2.
 # There, caching the Reuters predictions took 123 s while 13 rows shared the CPU: here it runs before the rows.
 # Setup and the .gpu/ layout: gpu_setup.sh. Sizes: EPOCHS (4), TEACHER_EPOCHS (4), PARALLEL (16), DEADLINE (520),

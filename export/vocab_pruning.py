@@ -27,7 +27,7 @@ was, so every word splits exactly as the fine-tuned model saw it, and a dropped 
 kept piece most cosine-similar to it. The same rows are kept; the id→row map is a persistent int32 buffer in the
 model (``modeling.IndexedEmbedding``, ``config.embedding_rows``). With the training split plus the Reuters text on
 the CPU MiniLM teacher it cost 0.18 test F1 points where re-splitting cost 0.44
-(results/cpu_transfer/prune_nearest.md).
+(results/history/cpu_transfer/prune_nearest.md).
 
 ```python
 >>> keep = corpus_vocabulary(tokenizer, sentences=[r["tokens"] for r in train_records], text_files=["extra.txt"])
@@ -188,7 +188,7 @@ def build_pruned_tokenizer(tokenizer, kept_ids: list[int]):
 
 
 UNSEEN_MODES = ("resplit", "nearest")
-DEFAULT_UNSEEN = "nearest"  # chosen on CoNLL-2003 validation F1 (results/cpu_transfer/prune_nearest.md)
+DEFAULT_UNSEEN = "nearest"  # chosen on CoNLL-2003 validation F1 (results/history/cpu_transfer/prune_nearest.md)
 _NEAREST_CHUNK = 1024  # dropped rows compared with the kept rows at a time: bounds the (chunk, K) similarity matrix
 
 

@@ -42,7 +42,7 @@ from .student import build_student
 logger = logging.getLogger(__name__)
 
 # The rank of the best measured recipe at 5x or more: best_low_rank_long (docs/results.md, run 1, "Targets";
-# results/RESULTS.md: E=128, every encoder dense layer at rank 48, 5.22x, 95.9% of the teacher's test F1).
+# results/history/run1/RESULTS.md: E=128, every encoder dense layer at rank 48, 5.22x, 95.9% of the teacher's test F1).
 DEFAULT_RANK = 48
 DEFAULT_STUDENT_LAYERS = 3  # half of MiniLM's 6, as DistilBERT halves BERT
 

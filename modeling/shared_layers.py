@@ -115,7 +115,7 @@ class SharedBertEncoder(nn.Module):
 # mean (docs/results.md, run 1, under "Recipe").
 DEFAULT_SHARE_INIT = "layer:1"
 # Relaxed sharing's start. "zero" begins exactly at plain sharing, so it can only add capacity; it beat "svd" on
-# validation in both sharing sweeps (results/cpu_transfer/README.md, results/gpu_h100/README.md). Neither start beats
+# validation in both sharing sweeps (results/history/cpu_transfer/README.md, results/gpu_h100/README.md). Neither start beats
 # plain sharing at equal parameters there, so --share_delta_rank defaults to 0.
 DEFAULT_SHARE_DELTA_INIT = "zero"
 

@@ -83,15 +83,19 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
     assert problems == ["nowhere.md", "page.md#no-such"]
 
 
-def results_entries() -> list[str]:
-    """Everything directly under results/, and each subfolder of a results folder that itself holds folders."""
+def results_entries(top: Path = RESULTS) -> list[str]:
+    """Everything directly under results/ and each subfolder of a results folder; results/history/ is read the same
+    way (its runs, and their folders)."""
     entries = []
-    for path in sorted(RESULTS.iterdir()):
+    for path in sorted(top.iterdir()):
         if path == RESULTS_INDEX or path.name.startswith("."):
             continue
-        entries.append(path.name)
-        if path.is_dir():
-            entries += [f"{path.name}/{sub.name}" for sub in sorted(path.iterdir()) if sub.is_dir()]
+        name = path.relative_to(RESULTS).as_posix()
+        entries.append(name)
+        if path == RESULTS / "history":
+            entries += results_entries(path)
+        elif path.is_dir():
+            entries += [f"{name}/{sub.name}" for sub in sorted(path.iterdir()) if sub.is_dir()]
     return entries
 
 

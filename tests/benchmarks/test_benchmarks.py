@@ -201,7 +201,7 @@ def test_table_ratios_come_from_the_teacher_row(tmp_path):
 
 
 # Committed results folders beside the tables compare.py wrote from them.
-COMMITTED_TABLES = ("results", "results/cpu_deploy", "results/gpu_h100", "results/gpu_h100/run3")
+COMMITTED_TABLES = ("results/history/run1", "results/history/cpu_deploy", "results/gpu_h100", "results/gpu_h100/run3")
 
 
 @pytest.mark.parametrize("folder", COMMITTED_TABLES)

@@ -410,7 +410,7 @@ def model_index(card: ModelCard) -> dict:
 
 
 def test_card_of_a_committed_results_file_matches_it():
-    path = REPO / "results" / "cpu_deploy" / "teacher" / "results.json"  # CoNLL-2003 from local files
+    path = REPO / "results" / "history" / "cpu_deploy" / "teacher" / "results.json"  # CoNLL-2003 from local files
     results = json.loads(path.read_text())
     card = ModelCard(str(build_model_card(RunResults.load(str(path)))))
     assert model_index(card) == {
@@ -516,7 +516,7 @@ def test_every_compression_method_is_described_in_the_card():
 
 
 def committed_results() -> dict:
-    return json.loads((REPO / "results" / "best" / "results.json").read_text())
+    return json.loads((REPO / "results" / "history" / "run1" / "best" / "results.json").read_text())
 
 
 @pytest.mark.parametrize("change, key", [

@@ -75,15 +75,15 @@ def test_every_committed_results_file_loads_and_round_trips():
 
 def test_version_1_teacher_count_becomes_the_source_count():
     by_name = {path.relative_to(REPO / "results").as_posix(): path for path in COMMITTED}
-    plain = RunResults.load(str(by_name["low_rank/results.json"]))  # no teacher: v1 wrote the source's count
-    original = json.loads(by_name["low_rank/results.json"].read_text())
+    plain = RunResults.load(str(by_name["history/run1/low_rank/results.json"]))  # no teacher: v1 wrote the source's count
+    original = json.loads(by_name["history/run1/low_rank/results.json"].read_text())
     assert plain.source_num_parameters == original["teacher_num_parameters"] and plain.distillation is None
     assert "teacher_num_parameters" not in plain.to_dict()
-    distilled = RunResults.load(str(by_name["low_rank_kd/results.json"]))  # the teacher's count overwrote it
+    distilled = RunResults.load(str(by_name["history/run1/low_rank_kd/results.json"]))  # the teacher's count overwrote it
     assert distilled.distillation.teacher_num_parameters == json.loads(
-        by_name["low_rank_kd/results.json"].read_text())["teacher_num_parameters"]
+        by_name["history/run1/low_rank_kd/results.json"].read_text())["teacher_num_parameters"]
     assert distilled.source_num_parameters is None
-    student = RunResults.load(str(by_name["student/results.json"]))  # built from its teacher: one count
+    student = RunResults.load(str(by_name["history/run1/student/results.json"]))  # built from its teacher: one count
     assert student.source_num_parameters == student.distillation.teacher_num_parameters
 
 

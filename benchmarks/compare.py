@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"--rows: unknown row(s) {unknown}; the rows are {list(ROW_NAMES)}")
     needs_transfer = [row.name for row in ROWS if row.transfer and row.name in args.rows]
-    if needs_transfer and not args.transfer_file:
+    if needs_transfer and not args.transfer_file and not args.table_only:
         parser.error(f"--rows {','.join(needs_transfer)}: these rows need --transfer_file")
     if args.parallel < 1:
         parser.error(f"--parallel {args.parallel} must be at least 1")

@@ -23,10 +23,10 @@ F1's retention of the teacher, and the training time. The table goes to ``<outpu
 
 Time, measured with this repository's rows (MiniLM teacher, full CoNLL-2003, the 60,000-sentence transfer pool):
 on 2 CPU cores the teacher trains in about 45 minutes and ``--recipe 10x`` in about an hour
-(``results/cpu_full``); ``--recipe 5x`` is a full-width shared layer, the teacher's arithmetic per step on twice
-the sentences, so about 4 hours (its 1-epoch run without the transfer set took 16 minutes,
-``results/cpu_recipes/recipe_5x_1ep``). On one H100, run 3 trained its teacher and nine such rows in under
-10 minutes (``results/gpu_h100/run3``).
+(``results/cpu_full``); ``--recipe 5x`` is a full-width shared layer, the teacher's arithmetic per step, on twice
+the sentences a step with the transfer set: about 2 hours, estimated from its 1-epoch run without the transfer set
+(16 minutes, ``results/cpu_recipes/recipe_5x_1ep``) times 4 epochs times 2. On one H100, run 3 trained its teacher
+and nine such rows in 582 s (``results/gpu_h100/run3``, ``benchmarks/gpu_transfer.sh``).
 """
 
 from __future__ import annotations

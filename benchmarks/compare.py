@@ -7,8 +7,9 @@
     python benchmarks/compare.py --output_dir cmp --rows teacher,student --row_args student="--student_num_layers 4"
     python benchmarks/compare.py --output_dir cmp --table_only                           # rebuild the table only
 
-Every row, a file in ``benchmarks/experiments/``, is one run of ``run_ner_compress.py`` in its own subprocess, into
-``<output_dir>/<row>``; its log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from
+Every row, a file in ``benchmarks/experiments/`` (the current rows, run by default) or in its ``history/`` (rows
+that reproduce earlier runs, run when ``--rows`` names them), is one run of ``run_ner_compress.py`` in its own
+subprocess, into ``<output_dir>/<row>``; its log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from
 ``--model_name_or_path``; every other row starts from it (``--model_name_or_path <output_dir>/teacher``), and the
 distilled rows also learn from it (``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained
 again, so an interrupted comparison resumes where it stopped; delete a row's folder to train it again (after
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 try:
     from benchmarks.compare_rows import (  # noqa: E402
-        DISTILLATION_FLAGS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command, row_flags,
+        CURRENT_ROWS, DISTILLATION_FLAGS, HISTORY_ROWS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command, row_flags,
     )
 except ValueError as err:  # a malformed benchmarks/experiments file: the script says so in one line
     if __name__ != "__main__":
@@ -48,7 +49,7 @@ from benchmarks.compare_tables import (  # noqa: E402
 )
 
 __all__ = [
-    "COLUMNS", "DISTILLATION_FLAGS", "PRUNED", "ROW_NAMES", "ROWS", "Row", "VARIANT_COLUMNS", "best_on_validation",
+    "COLUMNS", "CURRENT_ROWS", "DISTILLATION_FLAGS", "HISTORY_ROWS", "PRUNED", "ROW_NAMES", "ROWS", "Row", "VARIANT_COLUMNS", "best_on_validation",
     "collect_rows", "collect_variants", "describe_settings", "is_done", "main", "merge_flags", "parse_args", "plan",
     "prepare_pruned_teacher", "row_command", "row_flags", "run_row", "run_rows", "write_csv", "write_markdown",
     "write_tables",
@@ -64,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True, help="One folder per row is made in it, plus the tables.")
-    parser.add_argument("--rows", help=f"Comma-separated rows to run (default all: {','.join(ROW_NAMES)}; the "
-                                       "transfer rows only with --transfer_file).")
+    parser.add_argument("--rows", help="Comma-separated rows to run (default the current rows: "
+                                       f"{','.join(row.name for row in CURRENT_ROWS)}; the transfer rows only with "
+                                       "--transfer_file). The history rows (benchmarks/experiments/history/) run "
+                                       f"when named: {','.join(row.name for row in HISTORY_ROWS)}.")
     parser.add_argument("--parallel", type=int, default=1,
                         help="Run up to N rows at once after the teacher (on a GPU the small models leave room).")
     parser.add_argument("--table_only", action="store_true", help="Only rebuild the tables from results.json.")
@@ -117,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args([token for token in argv if token != ""])
 
     if args.rows is None:
-        args.rows = [row.name for row in ROWS if args.transfer_file or not row.transfer]
+        args.rows = [row.name for row in CURRENT_ROWS if args.transfer_file or not row.transfer]
     else:
         args.rows = [name.strip() for name in args.rows.split(",") if name.strip()]
     unknown = [name for name in args.rows if name not in ROW_NAMES]

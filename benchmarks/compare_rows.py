@@ -1,7 +1,11 @@
 """The comparison's recipe: one ``Row`` per run of run_ner_compress.py, and the command line each row runs.
 
 Each row is a file, ``experiments/<row>.json``, and ``experiments/order.txt`` lists them in table order (the order
-compare.py runs them and its tables list them). A file holds one JSON object:
+compare.py runs them and its tables list them). Those are the current rows, which compare.py runs by default: the
+methods alone and distilled, the student, the pruned teacher and the named recipes' rows. The rows that only
+reproduce earlier runs (``results/history/``, and the probes of the runs since) have their files in
+``experiments/history/`` (``order.txt`` still lists them, in table order): they run when ``--rows`` names them. A file
+holds one JSON object:
 
 - ``name``: the row, the file's stem; also its folder under ``--output_dir``;
 - ``description``: the method in a few words;
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXPERIMENTS = Path(__file__).resolve().parent / "experiments"
+HISTORY = "history"  # the subfolder of the rows that reproduce earlier runs
 # The vocabulary-pruned copy of the teacher: its word table keeps only the wordpieces of the training split (plus
 # every single character), so a factorized table of the same E costs about half. Made by prepare_pruned_teacher.
 PRUNED = "teacher_vocab"
@@ -125,26 +130,34 @@ def load_row(path: Path) -> Row:
 
 
 def load_rows(folder: Path = EXPERIMENTS) -> tuple[Row, ...]:
-    """Every experiment file in ``folder``, in the order of its order.txt (which must list each file once)."""
+    """Every experiment file in ``folder`` and ``folder/history``, in the order of ``folder/order.txt`` (which must
+    list each file once)."""
     index = folder / "order.txt"
     try:
         lines = index.read_text().splitlines()
     except OSError as err:
         raise ValueError(f"{index}: cannot read the rows' order: {err.strerror}") from None
     names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    files = {path.stem for path in folder.glob("*.json")}
+    files = {}
+    for path in [*sorted(folder.glob("*.json")), *sorted((folder / HISTORY).glob("*.json"))]:
+        if path.stem in files:
+            raise ValueError(f"{path}: the row {path.stem!r} is also {files[path.stem]}")
+        files[path.stem] = path
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ValueError(f"{index}: {name!r} is listed twice")
         if name not in files:
-            raise ValueError(f"{index}: {name!r} has no file {folder / f'{name}.json'}")
-    unlisted = sorted(files - set(names))
+            raise ValueError(f"{index}: {name!r} has no file {folder / f'{name}.json'} (nor in {HISTORY}/)")
+    unlisted = sorted(set(files) - set(names))
     if unlisted:
-        raise ValueError(f"{folder / f'{unlisted[0]}.json'}: not listed in {index}, the rows' order")
-    return tuple(load_row(folder / f"{name}.json") for name in names)
+        raise ValueError(f"{files[unlisted[0]]}: not listed in {index}, the rows' order")
+    return tuple(load_row(files[name]) for name in names)
 
 
 ROWS = load_rows()
+# The current rows (a file directly in experiments/), which compare.py runs by default; the rest reproduce history.
+CURRENT_ROWS = tuple(row for row in ROWS if (EXPERIMENTS / f"{row.name}.json").is_file())
+HISTORY_ROWS = tuple(row for row in ROWS if row not in CURRENT_ROWS)
 ROW_NAMES = tuple(row.name for row in ROWS)
 
 

@@ -42,7 +42,7 @@ def compare_command(tmp_path, model_dir) -> list[str]:
 
 
 def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
-    """Without --rows every row without a transfer set runs, the teacher first, in order.txt's order, and each
+    """Without --rows every current row without a transfer set runs, the teacher first, in order.txt's order, and each
     command is valid for run_ner_compress.py."""
     import cli.checks
     import cli.budget
@@ -50,7 +50,7 @@ def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
 
     args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt"])
     planned = compare.plan(args)
-    assert [row.name for row, _ in planned] == [row.name for row in compare.ROWS if not row.transfer]
+    assert [row.name for row, _ in planned] == [row.name for row in compare.CURRENT_ROWS if not row.transfer]
     assert planned[0][0].name == "teacher"
     for row, command in planned:
         model_args, compression_args, data_args, training_args, *_ = cli.arguments.parse_args(command)
@@ -64,10 +64,12 @@ def test_default_rows_are_the_full_recipe_and_parse(tmp_path):
 
 def test_every_experiment_file_is_a_row_with_a_command(tmp_path):
     """Each benchmarks/experiments/*.json is one row, named as its file, and plan() builds its command."""
-    files = sorted(compare_rows.EXPERIMENTS.glob("*.json"))
+    files = sorted([*compare_rows.EXPERIMENTS.glob("*.json"), *(compare_rows.EXPERIMENTS / "history").glob("*.json")])
     assert sorted(path.stem for path in files) == sorted(compare_rows.ROW_NAMES)
     assert len(set(compare_rows.ROW_NAMES)) == len(compare_rows.ROW_NAMES)
     args = compare.parse_args(["--output_dir", str(tmp_path), "--train_file", "t.txt", "--transfer_file", "r.txt"])
+    assert args.rows == [row.name for row in compare_rows.CURRENT_ROWS]  # by default the current rows, all of them
+    args.rows = list(compare_rows.ROW_NAMES)
     planned = compare_rows.plan(args)
     assert [row.name for row, _ in planned] == list(compare_rows.ROW_NAMES)
     for path in files:
@@ -112,11 +114,26 @@ def test_a_malformed_experiment_is_one_line_naming_file_and_field(tmp_path, fiel
     assert "\n" not in str(raised.value)
 
 
+def test_history_rows_load_in_table_order_and_a_name_in_both_folders_is_refused(tmp_path):
+    """A file in history/ is a row like any other, in order.txt's place; current rows are the ones beside it."""
+    write_row(tmp_path, "teacher", order=["mine", "teacher"])
+    (tmp_path / "history").mkdir()
+    write_row(tmp_path / "history", "mine")
+    assert [row.name for row in compare_rows.load_rows(tmp_path)] == ["mine", "teacher"]
+    (tmp_path / "order.txt").write_text("mine\nteacher\n")
+    write_row(tmp_path, "mine", order=["mine", "teacher"])
+    with pytest.raises(ValueError, match=r"history/mine.json: the row 'mine' is also .*/mine.json"):
+        compare_rows.load_rows(tmp_path)
+    assert {row.name for row in compare_rows.HISTORY_ROWS} == {
+        path.stem for path in (compare_rows.EXPERIMENTS / "history").glob("*.json")}
+    assert "best_shared_tr" in {row.name for row in compare_rows.CURRENT_ROWS}
+
+
 def test_compare_py_reports_a_malformed_experiment_in_one_line(tmp_path):
     import shutil
 
     shutil.copytree(REPO / "benchmarks", tmp_path / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
-    broken = tmp_path / "benchmarks" / "experiments" / "best.json"
+    broken = tmp_path / "benchmarks" / "experiments" / "history" / "best.json"
     broken.write_text(broken.read_text().replace('"distil": true', '"distil": 1'))
     done = subprocess.run([sys.executable, str(tmp_path / "benchmarks" / "compare.py"), "--output_dir", "x"],
                           capture_output=True, text=True, timeout=120)
@@ -137,7 +154,8 @@ def test_a_row_may_name_a_recipe_instead_of_a_model_type(tmp_path, monkeypatch):
 
 
 def test_row_args_replace_the_recipe_flags(tmp_path):
-    args = compare.parse_args(["--output_dir", str(tmp_path), "--row_args", "best=--model_type shared_attn --rank 8",
+    args = compare.parse_args(["--output_dir", str(tmp_path), "--rows", "teacher,best",
+                               "--row_args", "best=--model_type shared_attn --rank 8",
                                "--extra", "--seed 7"])
     command = dict(compare.plan(args))[next(row for row in compare.ROWS if row.name == "best")]
     assert command.count("--model_type") == 1 and command[command.index("--model_type") + 1] == "shared_attn"
@@ -353,7 +371,7 @@ def test_the_rows_a_script_names_have_experiment_files(script):
     named += re.findall(r"--rows[ =]['\"]?([\w,]+)", text)  # compare.py --rows NAMES (not --rows "$ROWS")
     names = [name for group in named for name in group.split(",")]
     assert names or "compare.py" not in text, f"{script.name} runs compare.py and names no rows"
-    missing = [name for name in names if not (compare_rows.EXPERIMENTS / f"{name}.json").is_file()]
+    missing = [name for name in names if name not in compare_rows.ROW_NAMES]
     assert not missing, f"{script.name}: no benchmarks/experiments file for {missing}"
 
 

@@ -3,12 +3,14 @@
 
 - vocabulary pruning: ``export.vocab_pruning.prune_to_folder`` (``corpus_vocabulary`` + ``prune_vocabulary``) on
   the training split's words and optional raw-text files, ``unseen="nearest"`` or ``"resplit"``; not trained;
+- a named recipe's size: ``modeling.recipes.compress`` of the teacher with the recipe's settings, counted;
 - int8: ``export.export_onnx`` then ``export.quantize_onnx_int8`` (dynamic, per-channel weights), the tokenizer and
   config.json written beside the file, as ``run_ner_compress.py --export_onnx --quantize int8`` lays them out.
 
 ```python
 >>> prune_ours("outputs/teacher", "work/nearest_train", train_sentences, [], "nearest")   # -> word rows kept
 >>> int8_ours("outputs/teacher", "work/int8")                                            # -> .../model_int8.onnx
+>>> recipe_parameters("outputs/teacher", "5x")                                           # -> 3954441 on MiniLM
 ```
 """
 
@@ -45,3 +47,14 @@ def int8_ours(teacher_dir: str, out_dir: str) -> str:
         AutoTokenizer.from_pretrained(teacher_dir).save_pretrained(staging)
         shutil.copy(os.path.join(teacher_dir, "config.json"), staging)
     return os.path.join(out_dir, "model_int8.onnx")
+
+
+def recipe_parameters(teacher_dir: str, name: str) -> int:
+    """Unique parameters of ``--recipe NAME`` built from the teacher (its word table unpruned, as the recipe is)."""
+    from export import load_token_classifier
+    from modeling import count_unique_parameters
+    from modeling.recipes import NAMED_RECIPES, compress
+
+    recipe = NAMED_RECIPES[name]
+    return count_unique_parameters(compress(load_token_classifier(teacher_dir), recipe.model_type,
+                                            **recipe.compression))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from runtime.atomic import write_text_atomic
 
-STATUSES = ("measured", "skipped", "failed", "not measured yet")
+STATUSES = ("measured", "skipped", "failed", "not measured yet", "unreachable")
 SETUPS = ("teacher", "vocabulary pruning", "structured pruning", "distillation", "int8")
 
 

@@ -6,9 +6,13 @@
 
 Setups (issue 26): (1) vocabulary pruning, TextPruner's VocabularyPruner against ours (``nearest`` and
 ``resplit``), on the same corpus: the training split, then the training split plus the extra raw text
-(``--extra_text``, Reuters by default); not trained further. (4) int8: optimum's dynamic int8 (``ORTQuantizer``)
-against ours (``export_onnx`` + ``quantize_onnx_int8``). (2) structured pruning and (3) distillation are rows
-that say they are not measured yet.
+(``--extra_text``, Reuters by default); not trained further. (2) structured pruning, first part: the smallest model
+TextPruner makes of the teacher (VocabularyPruner on the training split, then TransformerPruner to 1 head and 1
+FFN neuron a layer), counted against the 5x recipe's unique parameters; where it cannot reach them the row says so
+(``unreachable``) and nothing is trained. (4) int8: optimum's dynamic int8 (``ORTQuantizer``) against ours
+(``export_onnx`` + ``quantize_onnx_int8``). (3) distillation, and structured pruning at a size both tools reach,
+are rows that say they are not measured yet. ``--reuse_rows rows.json`` keeps the rows of the setups not run
+from an earlier table, so one setup can be run again alone.
 
 Every row ends as a model ``run_ner_predict`` reads, and every row is scored by ``measure.predict_conll``
 (``run_ner_predict``'s code, in this process): entity-level F1 on the validation file, then once on the test
@@ -30,22 +34,28 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.peers import measure, ours  # noqa: E402
 from benchmarks.peers.peer_venvs import DEFAULT_VENVS, run_peer_script  # noqa: E402
-from benchmarks.peers.rows import PeerRow, format_table, save_rows  # noqa: E402
+from benchmarks.peers.rows import SETUPS, PeerRow, format_table, load_rows, save_rows  # noqa: E402
 from benchmarks.report import emit  # noqa: E402
+from modeling import SettingError  # noqa: E402
 
 CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
 REUTERS = REPO.parent / "shared" / "data" / "reuters21578" / "sentences.txt.gz"
-SETUP_CHOICES = ("vocab", "int8")
+SETUP_CHOICES = ("vocab", "structured", "int8")
+SETUP_OF_CHOICE = {"vocab": "vocabulary pruning", "structured": "structured pruning", "int8": "int8"}
 
 
-def not_measured_yet() -> list[PeerRow]:
-    """Setups (2) and (3): each needs fine-tuning runs on the same schedule, a later part of issue 26."""
-    return [
-        PeerRow(setup="structured pruning", method="TextPruner TransformerPruner, sized to the 5x recipe, + KD",
-                tool="textpruner", status="not measured yet",
-                note="needs the same KD fine-tuning schedule after pruning (issue 26, a later part)"),
-        PeerRow(setup="structured pruning", method="ours, --recipe 5x", tool="ours", status="not measured yet",
-                note="its row comes with TextPruner's, on the same teacher and schedule (issue 26, a later part)"),
+def not_measured_yet(floor_counted: bool) -> list[PeerRow]:
+    """Rows that need fine-tuning runs on one schedule, a later part of issue 26 (and the smallest TextPruner model's
+    size, until a row counts it)."""
+    rows = []
+    if not floor_counted:
+        rows.append(PeerRow(setup="structured pruning", method="TextPruner TransformerPruner, sized to the 5x recipe",
+                            tool="textpruner", status="not measured yet",
+                            note="--setups structured counts the smallest model TextPruner makes"))
+    rows.append(PeerRow(setup="structured pruning", method="TextPruner TransformerPruner + KD vs ours, at a size "
+                        "both reach", tool="textpruner", status="not measured yet",
+                        note="a KD fine-tuning run per tool on one schedule (issue 26, a later part)"))
+    return rows + [
         PeerRow(setup="distillation", method="TextBrewer GeneralDistiller", tool="textbrewer",
                 status="not measured yet",
                 note="a training run per row (issue 26, a later part)"),
@@ -130,6 +140,43 @@ def vocabulary_rows(args, files, train_records) -> list[PeerRow]:
     return rows
 
 
+def structured_rows(args, train_records, teacher: PeerRow) -> list[PeerRow]:
+    """TextPruner's smallest model of the teacher against the 5x recipe's size: reachable or not, counted."""
+    train_text = corpus_text_file(train_records, args.work_dir / "train_sentences.txt")
+    row = PeerRow(setup="structured pruning", method="TextPruner VocabularyPruner (train) + TransformerPruner, "
+                  "smallest: 1 head and 1 FFN neuron a layer", tool="textpruner")
+    started = time.perf_counter()
+    outcome = run_peer_script("textpruner", "peer_textpruner_structured.py",
+                              ["--teacher", str(args.teacher), "--text", str(train_text), "--heads", "1",
+                               "--ffn_size", "1", "--output_dir", str(args.work_dir / "textpruner_structured")],
+                              args.peer_venvs)
+    if outcome.status != "measured":
+        return [failed_row(row, outcome.status, outcome.reason, outcome.seconds or None)]
+    result = outcome.result
+    row.unique_parameters, row.word_rows, row.extra = result["unique_params"], result["word_rows"], result
+    row.seconds = time.perf_counter() - started
+    table = result["word_rows"] * result["hidden_size"]
+    ratio = teacher.unique_parameters / result["unique_params"]
+    try:
+        budget = ours.recipe_parameters(str(args.teacher), "5x")
+    except SettingError as err:  # a teacher too small for the recipe's settings (a tiny test model)
+        row.note = f"smallest model {ratio:.2f}x; the 5x recipe does not build on this teacher: {err}"
+        return [row]
+    if result["unique_params"] > budget:
+        row.status = "unreachable"
+        row.note = (f"the 5x recipe's {budget:,} unique parameters are out of TextPruner's reach on this teacher: it "
+                    f"prunes attention heads and FFN neurons, not the hidden size, so its smallest model "
+                    f"({result['unique_params']:,}, {ratio:.2f}x) keeps a {result['word_rows']:,} x "
+                    f"{result['hidden_size']} word table, {table:,} parameters alone ({table / budget:.2f}x the "
+                    "whole 5x model); not trained, so no F1")
+    else:
+        row.note = f"smallest model {ratio:.2f}x, within the 5x budget ({budget:,}): not trained here"
+    if outcome.install_note:
+        row.note += "; " + outcome.install_note
+    print(f"peers: {row.method}: {row.unique_parameters:,} unique parameters (5x: {budget:,})", file=sys.stderr)
+    return [row]
+
+
 def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
     started = time.perf_counter()
     row = PeerRow(setup="int8", method="ours, export_onnx + quantize_onnx_int8 (dynamic, per-channel)", tool="ours",
@@ -186,6 +233,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32, help="run_ner_predict's --batch_size.")
     parser.add_argument("--output", type=Path, help="Also write the Markdown table here.")
     parser.add_argument("--rows_json", type=Path, help="Also write the rows as JSON here.")
+    parser.add_argument("--reuse_rows", type=Path,
+                        help="An earlier rows.json: its teacher row and the rows of the setups not run are kept.")
     args = parser.parse_args(argv)
     for flag in ("teacher", "train_file", "validation_file", "test_file", "peer_venvs", "work_dir"):
         setattr(args, flag, getattr(args, flag).resolve())  # the peers run in a scratch folder
@@ -200,6 +249,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag in ("train_file", "validation_file", "test_file"):
         if not getattr(args, flag).is_file():
             parser.error(f"--{flag} {getattr(args, flag)}: no such file")
+    if args.reuse_rows is not None and not args.reuse_rows.is_file():
+        parser.error(f"--reuse_rows {args.reuse_rows}: no such file")
     args.extra_text = [path.resolve() for path in args.extra_text]
     for path in args.extra_text:
         if not path.is_file():
@@ -214,12 +265,21 @@ def main(argv: list[str] | None = None) -> str:
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     files = {"validation": str(args.validation_file), "test": str(args.test_file)}
-    rows = teacher_rows(args, files)
-    if "vocab" in args.setups:
-        rows += vocabulary_rows(args, files, read_conll(str(args.train_file)))
-    rows += not_measured_yet()
-    if "int8" in args.setups:
-        rows += int8_rows(args, files, rows[0])
+    kept = load_rows(str(args.reuse_rows)) if args.reuse_rows else []
+    rows = [row for row in kept if row.setup == "teacher"] or teacher_rows(args, files)
+    train_records = read_conll(str(args.train_file)) if {"vocab", "structured"} & set(args.setups) else []
+    made = {
+        "vocab": lambda: vocabulary_rows(args, files, train_records),
+        "structured": lambda: structured_rows(args, train_records, rows[0]),
+        "int8": lambda: int8_rows(args, files, rows[0]),
+    }
+    by_setup = {setup: [row for row in kept if row.setup == setup] for setup in SETUPS if setup != "teacher"}
+    for choice in args.setups:
+        by_setup[SETUP_OF_CHOICE[choice]] = made[choice]()
+    waiting = not_measured_yet(any(row.status != "not measured yet" for row in by_setup["structured pruning"]))
+    for setup in SETUPS[1:]:  # the table's order: each setup's measured rows, then those still to measure
+        rows += [row for row in by_setup[setup] if row.status != "not measured yet"]
+        rows += [row for row in waiting if row.setup == setup]
     if args.rows_json:
         save_rows(rows, str(args.rows_json))
     return emit(format_table(rows) + "\n", args.output)

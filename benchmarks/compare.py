@@ -9,9 +9,9 @@
 
 Every row, a file in ``benchmarks/experiments/`` (the current rows, run by default) or in its ``history/`` (rows
 that reproduce earlier runs, run when ``--rows`` names them), is one run of ``run_ner_compress.py`` in its own
-subprocess, into ``<output_dir>/<row>``; its log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained first, from
-``--model_name_or_path``; every other row starts from it (``--model_name_or_path <output_dir>/teacher``), and the
-distilled rows also learn from it (``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained
+subprocess, into ``<output_dir>/<row>``; its log goes to ``<output_dir>/logs/<row>.log``. The teacher is trained
+first, from ``--model_name_or_path``; every other row starts from it (``--model_name_or_path
+<output_dir>/teacher``), and the distilled rows also learn from it (``--teacher_name_or_path``). A row whose ``results.json`` exists is not trained
 again, so an interrupted comparison resumes where it stopped; delete a row's folder to train it again (after
 changing its file, say). At the end ``<output_dir>`` gets RESULTS.md, results.csv and results.png; rows run with
 ``--prune_vocab``, ``--export_onnx`` or ``--quantize`` add a deployment-variants table to RESULTS.md and
@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 try:
     from benchmarks.compare_rows import (  # noqa: E402
-        CURRENT_ROWS, DISTILLATION_FLAGS, HISTORY_ROWS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command, row_flags,
+        CURRENT_ROWS, DISTILLATION_FLAGS, HISTORY_ROWS, PRUNED, ROW_NAMES, ROWS, Row, merge_flags, plan, row_command,
+        row_flags,
     )
 except ValueError as err:  # a malformed benchmarks/experiments file: the script says so in one line
     if __name__ != "__main__":
@@ -49,7 +50,8 @@ from benchmarks.compare_tables import (  # noqa: E402
 )
 
 __all__ = [
-    "COLUMNS", "CURRENT_ROWS", "DISTILLATION_FLAGS", "HISTORY_ROWS", "PRUNED", "ROW_NAMES", "ROWS", "Row", "VARIANT_COLUMNS", "best_on_validation",
+    "COLUMNS", "CURRENT_ROWS", "DISTILLATION_FLAGS", "HISTORY_ROWS", "PRUNED", "ROW_NAMES", "ROWS", "Row",
+    "VARIANT_COLUMNS", "best_on_validation",
     "collect_rows", "collect_variants", "describe_settings", "is_done", "main", "merge_flags", "parse_args", "plan",
     "prepare_pruned_teacher", "row_command", "row_flags", "run_row", "run_rows", "write_csv", "write_markdown",
     "write_tables",

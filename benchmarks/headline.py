@@ -162,7 +162,8 @@ def headline_table(rows: dict[str, dict], throughput: dict[str, list[float]]) ->
         retention = r["test_f1"] / teacher["test_f1"] if teacher.get("test_f1") else None
         train = r.get("train_runtime_s")
         lines.append(" | ".join([
-            f"| {row_label(name)}", f"{r['num_parameters']:,}", f"{teacher['num_parameters'] / r['num_parameters']:.2f}×",
+            f"| {row_label(name)}", f"{r['num_parameters']:,}",
+            f"{teacher['num_parameters'] / r['num_parameters']:.2f}×",
             f"{size / 1e6:.2f} MB" if size else "n/a", speed, fmt(r.get("validation_f1"), ".4f"),
             fmt(r.get("test_f1"), ".4f"), fmt(retention, ".1%"), fmt(train / 60 if train else None, ".0f"),
         ]) + " |")

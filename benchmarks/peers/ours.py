@@ -4,6 +4,7 @@
 - vocabulary pruning: ``export.vocab_pruning.prune_to_folder`` (``corpus_vocabulary`` + ``prune_vocabulary``) on
   the training split's words and optional raw-text files, ``unseen="nearest"`` or ``"resplit"``; not trained;
 - a named recipe's size: ``modeling.recipes.compress`` of the teacher with the recipe's settings, counted;
+- distillation's student: ``modeling.student.build_student`` of the teacher, saved, the start of both distillers;
 - int8: ``export.export_onnx`` then ``export.quantize_onnx_int8`` (dynamic, per-channel weights), the tokenizer and
   config.json written beside the file, as ``run_ner_compress.py --export_onnx --quantize int8`` lays them out.
 
@@ -11,6 +12,7 @@
 >>> prune_ours("outputs/teacher", "work/nearest_train", train_sentences, [], "nearest")   # -> word rows kept
 >>> int8_ours("outputs/teacher", "work/int8")                                            # -> .../model_int8.onnx
 >>> recipe_parameters("outputs/teacher", "5x")                                           # -> 3954441 on MiniLM
+>>> student_init("outputs/teacher", "work/student3", 3)                                  # -> the folder
 ```
 """
 
@@ -58,3 +60,18 @@ def recipe_parameters(teacher_dir: str, name: str) -> int:
     recipe = NAMED_RECIPES[name]
     return count_unique_parameters(compress(load_token_classifier(teacher_dir), recipe.model_type,
                                             **recipe.compression))
+
+
+def student_init(teacher_dir: str, out_dir: str, num_layers: int) -> str:
+    """The recipes' student (``modeling.student.build_student``: the teacher's embeddings, head and evenly spaced
+    layers) saved as a plain BERT folder with the teacher's tokenizer: the one start both distillers train from."""
+    from transformers import AutoTokenizer
+
+    from export import load_token_classifier
+    from modeling.student import build_student
+    from runtime.atomic import staged_dir
+
+    with staged_dir(out_dir) as staging:
+        build_student(load_token_classifier(teacher_dir), num_layers).save_pretrained(staging)
+        AutoTokenizer.from_pretrained(teacher_dir).save_pretrained(staging)
+    return out_dir

@@ -8,7 +8,8 @@ the iterative importance search: the question here is the size TextPruner can re
 does not depend on which heads and neurons it keeps. TextPruner prunes heads and FFN neurons, never the hidden size
 (its authors say so in airaria/TextPruner issue 4), so the word table keeps the teacher's width.
 
-    python peer_textpruner_structured.py --teacher T --text train.txt --heads 1 --ffn_size 1 --output_dir D --result r.json
+    python peer_textpruner_structured.py --teacher T --text train.txt --heads 1 --ffn_size 1 --output_dir D \\
+        --result r.json
 """
 
 from __future__ import annotations

@@ -4,15 +4,24 @@
     python benchmarks/peers/run_peers.py --teacher /work/cpu_run/full/teacher \
         --output results/peers/TABLE.md --rows_json results/peers/rows.json --work_dir /tmp/peers_work
 
-Setups (issue 26): (1) vocabulary pruning, TextPruner's VocabularyPruner against ours (``nearest`` and
-``resplit``), on the same corpus: the training split, then the training split plus the extra raw text
-(``--extra_text``, Reuters by default); not trained further. (2) structured pruning, first part: the smallest model
-TextPruner makes of the teacher (VocabularyPruner on the training split, then TransformerPruner to 1 head and 1
-FFN neuron a layer), counted against the 5x recipe's unique parameters; where it cannot reach them the row says so
-(``unreachable``) and nothing is trained. (4) int8: optimum's dynamic int8 (``ORTQuantizer``) against ours
-(``export_onnx`` + ``quantize_onnx_int8``). (3) distillation, and structured pruning at a size both tools reach,
-are rows that say they are not measured yet. ``--reuse_rows rows.json`` keeps the rows of the setups not run
-from an earlier table, so one setup can be run again alone.
+Setups (issue 26):
+
+- (1) vocabulary pruning: TextPruner's VocabularyPruner against ours (``nearest`` and ``resplit``), on the same
+  corpus: the training split, then the training split plus the extra raw text (``--extra_text``, Reuters by
+  default); not trained further.
+- (2) structured pruning, first part: the smallest model TextPruner makes of the teacher (VocabularyPruner on the
+  training split, then TransformerPruner to 1 head and 1 FFN neuron a layer), counted against the 5x recipe's
+  unique parameters; where it cannot reach them the row says so (``unreachable``) and nothing is trained. Pruning
+  to a size both tools reach, then one KD schedule for both, is a row that says it is not measured yet.
+- (3) distillation, only when ``--setups`` names ``distill`` (it trains two students): TextBrewer's
+  GeneralDistiller with its recommended settings for a 3-layer student (temperature 8, KD only, L3_hidden_mse +
+  L3_hidden_smmd) against our DistillationTrainer with the recipes' (KD T=2, α=0.5, + CE, hidden-state MSE ×1),
+  on one student (the recipes' 3-layer student, saved once), one schedule (``--distill_epochs``, batch, learning
+  rate, linear decay after 10% warmup, best epoch on validation) and the same training file.
+- (4) int8: optimum's dynamic int8 (``ORTQuantizer``) against ours (``export_onnx`` + ``quantize_onnx_int8``).
+
+``--reuse_rows rows.json`` keeps the rows of the setups not run from an earlier table, so one setup can be run
+again alone.
 
 Every row ends as a model ``run_ner_predict`` reads, and every row is scored by ``measure.predict_conll``
 (``run_ner_predict``'s code, in this process): entity-level F1 on the validation file, then once on the test
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,11 +50,14 @@ from modeling import SettingError  # noqa: E402
 
 CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
 REUTERS = REPO.parent / "shared" / "data" / "reuters21578" / "sentences.txt.gz"
-SETUP_CHOICES = ("vocab", "structured", "int8")
-SETUP_OF_CHOICE = {"vocab": "vocabulary pruning", "structured": "structured pruning", "int8": "int8"}
+ERROR_TAIL = 6  # lines of a failed run quoted in its row
+SETUP_CHOICES = ("vocab", "structured", "distill", "int8")
+DEFAULT_SETUPS = ("vocab", "structured", "int8")  # distill trains two students: asked for by name
+SETUP_OF_CHOICE = {"vocab": "vocabulary pruning", "structured": "structured pruning", "distill": "distillation",
+                   "int8": "int8"}
 
 
-def not_measured_yet(floor_counted: bool) -> list[PeerRow]:
+def not_measured_yet(floor_counted: bool, distilled: bool) -> list[PeerRow]:
     """Rows that need fine-tuning runs on one schedule, a later part of issue 26 (and the smallest TextPruner model's
     size, until a row counts it)."""
     rows = []
@@ -55,12 +68,13 @@ def not_measured_yet(floor_counted: bool) -> list[PeerRow]:
     rows.append(PeerRow(setup="structured pruning", method="TextPruner TransformerPruner + KD vs ours, at a size "
                         "both reach", tool="textpruner", status="not measured yet",
                         note="a KD fine-tuning run per tool on one schedule (issue 26, a later part)"))
+    if distilled:
+        return rows
     return rows + [
         PeerRow(setup="distillation", method="TextBrewer GeneralDistiller", tool="textbrewer",
-                status="not measured yet",
-                note="a training run per row (issue 26, a later part)"),
+                status="not measured yet", note="--setups distill trains it (two students: minutes to hours)"),
         PeerRow(setup="distillation", method="ours, DistillationTrainer", tool="ours", status="not measured yet",
-                note="a training run per row (issue 26, a later part)"),
+                note="--setups distill trains it beside TextBrewer's"),
     ]
 
 
@@ -177,6 +191,65 @@ def structured_rows(args, train_records, teacher: PeerRow) -> list[PeerRow]:
     return [row]
 
 
+def distillation_rows(args, files) -> list[PeerRow]:
+    """One student, one schedule, two distillers: ours (run_ner_compress.py) and TextBrewer's GeneralDistiller."""
+    start = ours.student_init(str(args.teacher), str(args.work_dir / "student_init"), args.distill_student_layers)
+    schedule = {"epochs": args.distill_epochs, "batch_size": args.distill_batch_size,
+                "learning_rate": args.distill_learning_rate, "warmup": 0.1}
+    described = (f"{args.distill_student_layers}-layer student from the teacher's layers, {schedule['epochs']} "
+                 f"epochs, batch {schedule['batch_size']}, lr {schedule['learning_rate']:g}, linear decay after 10% "
+                 "warmup, best epoch on validation")
+    subset = ["--max_train_samples", str(args.distill_max_train_samples)] if args.distill_max_train_samples else []
+    rows = []
+
+    row = PeerRow(setup="distillation", method="ours, DistillationTrainer (KD T=2 α=0.5 + CE, hidden MSE)",
+                  tool="ours")
+    folder = args.work_dir / "ours_distilled"
+    started = time.perf_counter()
+    command = [sys.executable, str(REPO / "run_ner_compress.py"), "--model_name_or_path", start,
+               "--model_type", "teacher", "--teacher_name_or_path", str(args.teacher), "--hidden_loss_weight", "1.0",
+               "--train_file", str(args.train_file), "--validation_file", files["validation"], *subset,
+               "--num_train_epochs", str(schedule["epochs"]), "--per_device_train_batch_size",
+               str(schedule["batch_size"]), "--learning_rate", str(schedule["learning_rate"]),
+               "--warmup_steps", str(schedule["warmup"]), "--eval_strategy", "epoch", "--save_strategy", "epoch",
+               "--save_total_limit", "1", "--load_best_model_at_end", "True", "--metric_for_best_model", "f1",
+               "--report_to", "none", "--disable_tqdm", "True", "--output_dir", str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if done.returncode:
+        tail = " / ".join(line for line in done.stderr.splitlines()[-ERROR_TAIL:] if line.strip())
+        rows.append(failed_row(row, "failed", f"run_ner_compress.py exited {done.returncode}: {tail}"))
+    else:
+        counted(row, str(folder))
+        scored_row(row, str(folder), files, args.batch_size)
+        row.seconds, row.note = time.perf_counter() - started, described
+        rows.append(row)
+
+    layers = args.distill_student_layers
+    row = PeerRow(setup="distillation", method=f"TextBrewer GeneralDistiller (T=8, KD, L{layers}_hidden_mse + "
+                  f"L{layers}_hidden_smmd)", tool="textbrewer")
+    started = time.perf_counter()
+    outcome = run_peer_script("textbrewer", "peer_textbrewer.py",
+                              ["--teacher", str(args.teacher), "--student", start, "--train_file",
+                               str(args.train_file), "--validation_file", files["validation"],
+                               "--epochs", str(schedule["epochs"]), "--batch_size", str(schedule["batch_size"]),
+                               "--learning_rate", str(schedule["learning_rate"]), "--warmup", str(schedule["warmup"]),
+                               "--output_dir", str(args.work_dir / "textbrewer_distilled"),
+                               *(["--max_train_samples", str(args.distill_max_train_samples)] if subset else [])],
+                              args.peer_venvs)
+    if outcome.status != "measured":
+        return rows + [failed_row(row, outcome.status, outcome.reason, outcome.seconds or None)]
+    row.extra = outcome.result
+    try:
+        counted(row, outcome.result["model_dir"])
+        scored_row(row, outcome.result["model_dir"], files, args.batch_size)
+    except Exception as err:  # its folder does not load or run with the project's transformers
+        return rows + [failed_row(row, "failed", f"run_ner_predict could not use TextBrewer's folder: {err}")]
+    row.seconds = time.perf_counter() - started
+    row.note = "; ".join(part for part in (described, "adapters: labels on first pieces; best epoch by the "
+                                           "callback's validation F1", outcome.install_note) if part)
+    return rows + [row]
+
+
 def int8_rows(args, files, teacher: PeerRow) -> list[PeerRow]:
     started = time.perf_counter()
     row = PeerRow(setup="int8", method="ours, export_onnx + quantize_onnx_int8 (dynamic, per-channel)", tool="ours",
@@ -226,7 +299,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra_text", type=Path, action="append", default=None,
                         help="Raw text for the second pruning corpus (repeat; default: the Reuters sentences).")
     parser.add_argument("--extra_text_name", default=None, help="Its name in the table (default: Reuters).")
-    parser.add_argument("--setups", default=",".join(SETUP_CHOICES), help=f"Comma-separated, of {SETUP_CHOICES}.")
+    parser.add_argument("--setups", default=",".join(DEFAULT_SETUPS), help=f"Comma-separated, of {SETUP_CHOICES}.")
+    parser.add_argument("--distill_student_layers", type=int, default=3)
+    parser.add_argument("--distill_epochs", type=int, default=2, help="TextBrewer's CoNLL-2003 example: 2.")
+    parser.add_argument("--distill_batch_size", type=int, default=32)
+    parser.add_argument("--distill_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--distill_max_train_samples", type=int, default=0, help="First N training sentences (0: all).")
     parser.add_argument("--peer_venvs", type=Path, default=DEFAULT_VENVS,
                         help="Where make_venvs.sh built the peers' environments (<dir>/<peer>).")
     parser.add_argument("--work_dir", type=Path, required=True, help="Where the rows' models are written.")
@@ -271,12 +349,14 @@ def main(argv: list[str] | None = None) -> str:
     made = {
         "vocab": lambda: vocabulary_rows(args, files, train_records),
         "structured": lambda: structured_rows(args, train_records, rows[0]),
+        "distill": lambda: distillation_rows(args, files),
         "int8": lambda: int8_rows(args, files, rows[0]),
     }
     by_setup = {setup: [row for row in kept if row.setup == setup] for setup in SETUPS if setup != "teacher"}
     for choice in args.setups:
         by_setup[SETUP_OF_CHOICE[choice]] = made[choice]()
-    waiting = not_measured_yet(any(row.status != "not measured yet" for row in by_setup["structured pruning"]))
+    waiting = not_measured_yet(*(any(row.status != "not measured yet" for row in by_setup[setup])
+                                 for setup in ("structured pruning", "distillation")))
     for setup in SETUPS[1:]:  # the table's order: each setup's measured rows, then those still to measure
         rows += [row for row in by_setup[setup] if row.status != "not measured yet"]
         rows += [row for row in waiting if row.setup == setup]

@@ -12,8 +12,10 @@ from conftest import DEMO_DIR, REPO, make_tiny_bert
 
 from benchmarks import headline
 
-# The tiny BERT (hidden 32, 2 layers) cannot take the recipes' E=64 / E=32 or rank 120, nor layer 1 of a one-layer group.
-TINY = {"best_shared_tr": "--embedding_size 16", "best10_shared_pos_hlr_tr": "--embedding_size 8 --rank 4 --share_init layer:0"}
+# The tiny BERT (hidden 32, 2 layers) cannot take the recipes' E=64 / E=32 or rank 120, nor layer 1 of a one-layer
+# group.
+TINY = {"best_shared_tr": "--embedding_size 16",
+        "best10_shared_pos_hlr_tr": "--embedding_size 8 --rank 4 --share_init layer:0"}
 
 
 def headline_command(tmp_path, *extra: str) -> list[str]:
@@ -85,5 +87,6 @@ def test_table_only_without_rows_names_the_missing_row(tmp_path):
                            "--test_file", str(DEMO_DIR / "demo_test.txt"), "--table_only"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.splitlines()[-1] == (f"headline.py: error: --table_only: {tmp_path / 'teacher' / 'results.json'} "
-                                            "is missing (the row teacher has not finished; run without --table_only)")
+    missing = tmp_path / "teacher" / "results.json"
+    assert done.stderr.splitlines()[-1] == (f"headline.py: error: --table_only: {missing} is missing (the row teacher "
+                                            "has not finished; run without --table_only)")

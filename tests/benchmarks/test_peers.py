@@ -73,6 +73,28 @@ def test_harness_on_a_tiny_teacher_without_peers(tmp_path):
     assert again == table
 
 
+def test_distillation_setup_trains_ours_on_the_saved_student_and_skips_a_missing_textbrewer(tmp_path):
+    """--setups distill: one student folder (the recipes' student of the teacher), our DistillationTrainer trained
+    and scored on it, TextBrewer's row skipped with the reason when it is not installed."""
+    from benchmarks.peers import run_peers
+
+    teacher = tmp_path / "teacher"
+    make_tiny_bert(teacher)
+    table = run_peers.main([
+        "--teacher", str(teacher), "--train_file", str(DEMO_DIR / "demo_train.txt"),
+        "--validation_file", str(DEMO_DIR / "demo_validation.txt"), "--test_file", str(DEMO_DIR / "demo_test.txt"),
+        "--extra_text", str(DEMO_DIR / "demo_train.txt"), "--peer_venvs", str(tmp_path / "no_venvs"),
+        "--work_dir", str(tmp_path / "work"), "--setups", "distill", "--distill_student_layers", "1",
+        "--distill_epochs", "1", "--distill_max_train_samples", "32", "--rows_json", str(tmp_path / "rows.json")])
+    rows = [row for row in load_rows(str(tmp_path / "rows.json")) if row.setup == "distillation"]
+    assert [(row.tool, row.status) for row in rows] == [("ours", "measured"), ("textbrewer", "skipped")]
+    ours = rows[0]
+    assert ours.word_rows == 99 and 0 <= ours.test_f1 <= 1 and ours.seconds > 0 and "1-layer student" in ours.note
+    assert (tmp_path / "work" / "student_init" / "config.json").is_file()
+    assert json.loads((tmp_path / "work" / "student_init" / "config.json").read_text())["num_hidden_layers"] == 1
+    assert "make_venvs.sh" in rows[1].note and "**skipped**" in table
+
+
 def fake_venv(root, peer: str, python_body: str | None = None, install_failed: str | None = None):
     venv = root / peer
     (venv / "bin").mkdir(parents=True)

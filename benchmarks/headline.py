@@ -52,7 +52,17 @@ from trainers.results import RunResults  # noqa: E402
 
 logger = logging.getLogger("headline")
 
-HEADLINE_ROWS = ("teacher", *(row.name for row in compare.ROWS if row.recipe in NAMED_RECIPES))
+
+def recipe_rows() -> tuple[str, ...]:
+    """For each named recipe, the first row that runs it as it is (a row with more flags, a seed say, is a variant)."""
+    first = {}
+    for row in compare.ROWS:
+        if row.recipe in NAMED_RECIPES and not row.flags:
+            first.setdefault(row.recipe, row.name)
+    return tuple(first.values())
+
+
+HEADLINE_ROWS = ("teacher", *recipe_rows())
 EXPORT_FLAGS = "--export_onnx --quantize int8"
 START, END = "<!-- headline table: benchmarks/headline.py -->", "<!-- /headline table -->"
 # compare.py flags this script sets: the rows, and the teacher recipe unless given
@@ -119,23 +129,23 @@ def load_rows(output_dir: Path) -> dict[str, dict]:
     return {name: RunResults.load(str(output_dir / name / "results.json")).to_dict() for name in HEADLINE_ROWS}
 
 
-def int8_file(results: dict) -> int | None:
-    variant = (results.get("variants") or {}).get("onnx_int8") or {}
-    return variant.get("size_bytes")
-
-
-def measure_throughput(output_dir: Path, speed_file: Path, rounds: int) -> dict[str, list[float]]:
-    """Per row, the ratio of its int8 file's sentences/s to the teacher's fp32 PyTorch folder's, one per round."""
+def measure_int8(output_dir: Path, speed_file: Path, rounds: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per row, the ratio of its int8 file's sentences/s to the teacher's fp32 PyTorch folder's, one per round, and
+    that file's size in bytes. The file is the row's own ``onnx/model_int8.onnx``, else one exported and quantized
+    here (a row trained without ``--export_onnx``, e.g. on a GPU run)."""
     with tempfile.TemporaryDirectory(prefix="headline-") as scratch_name:
         scratch = Path(scratch_name)
         commands = {("teacher", "PyTorch fp32"): predict_command(output_dir / "teacher", speed_file, scratch / "out",
                                                                  32)}
+        sizes = {}
         for name in HEADLINE_ROWS:
             _, int8 = onnx_files(output_dir / name, scratch / "onnx" / name)
+            sizes[name] = Path(int8).stat().st_size
             commands[name, "ONNX int8"] = predict_command(int8, speed_file, scratch / "out", 32)
         speeds = time_rounds(commands, rounds)
     base = speeds["teacher", "PyTorch fp32"]
-    return {name: [int8 / ref for int8, ref in zip(speeds[name, "ONNX int8"], base)] for name in HEADLINE_ROWS}
+    ratios = {name: [int8 / ref for int8, ref in zip(speeds[name, "ONNX int8"], base)] for name in HEADLINE_ROWS}
+    return ratios, sizes
 
 
 def row_label(name: str) -> str:
@@ -147,7 +157,7 @@ def fmt(value: float | None, pattern: str, missing: str = "n/a") -> str:
     return missing if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, pattern)
 
 
-def headline_table(rows: dict[str, dict], throughput: dict[str, list[float]]) -> str:
+def headline_table(rows: dict[str, dict], throughput: dict[str, list[float]], sizes: dict[str, int]) -> str:
     """The Markdown table: one line per row, the teacher first (the reference of every ratio)."""
     teacher = rows["teacher"]
     lines = ["| model | unique params | compression | int8 on disk | CPU throughput vs teacher | validation F1 | "
@@ -158,7 +168,7 @@ def headline_table(rows: dict[str, dict], throughput: dict[str, list[float]]) ->
         speed = f"{statistics.median(ratios):.2f}×" if ratios else "n/a"
         if len(ratios) > 1:
             speed += f" ({min(ratios):.2f}–{max(ratios):.2f})"
-        size = int8_file(r)
+        size = sizes.get(name)
         retention = r["test_f1"] / teacher["test_f1"] if teacher.get("test_f1") else None
         train = r.get("train_runtime_s")
         lines.append(" | ".join([
@@ -170,18 +180,18 @@ def headline_table(rows: dict[str, dict], throughput: dict[str, list[float]]) ->
     return "\n".join(lines)
 
 
-def report(rows: dict[str, dict], throughput: dict[str, list[float]], compare_args: argparse.Namespace,
-           rounds: int, speed_file: Path) -> str:
+def report(rows: dict[str, dict], throughput: dict[str, list[float]], sizes: dict[str, int],
+           compare_args: argparse.Namespace, rounds: int, speed_file: Path) -> str:
     teacher = rows["teacher"]
     source = teacher.get("source_model") or compare_args.model_name_or_path or "the default model"
     notes = [
         f"One teacher for every row: `{source}` fine-tuned with the teacher recipe (test F1 {teacher['test_f1']:.4f}); "
         "every row chosen on validation F1 (its best epoch), test read once.",
         f"Throughput: run_ner_predict on {speed_file.name}, the row's int8 ONNX file against the teacher's fp32 "
-        f"PyTorch folder, median of {rounds} round(s) (range in brackets), CPU.",
+        f"PyTorch folder, median of {rounds} round(s) (range in brackets), CPU; int8 on disk: that file.",
         "Made by `python benchmarks/headline.py " + shlex.join(sys.argv[1:]) + "`.",
     ]
-    return "\n".join([headline_table(rows, throughput), "", *(f"- {note}" for note in notes)])
+    return "\n".join([headline_table(rows, throughput, sizes), "", *(f"- {note}" for note in notes)])
 
 
 def replace_between_markers(readme: Path, table: str) -> None:
@@ -206,8 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
             logger.error("%s failed: see %s", outcome["failed"], output_dir / "logs")
             return outcome
     rows = load_rows(output_dir)
-    throughput = measure_throughput(output_dir, args.speed_file, args.rounds)
-    text = report(rows, throughput, compare_args, args.rounds, args.speed_file)
+    throughput, sizes = measure_int8(output_dir, args.speed_file, args.rounds)
+    text = report(rows, throughput, sizes, compare_args, args.rounds, args.speed_file)
     write_text_atomic(str(output_dir / "HEADLINE.md"), text + "\n")
     if args.readme is not None:
         replace_between_markers(args.readme, text)

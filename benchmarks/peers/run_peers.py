@@ -207,7 +207,7 @@ def distillation_rows(args, files) -> list[PeerRow]:
     folder = args.work_dir / "ours_distilled"
     started = time.perf_counter()
     command = [sys.executable, str(REPO / "run_ner_compress.py"), "--model_name_or_path", start,
-               "--model_type", "teacher", "--teacher_name_or_path", str(args.teacher), "--hidden_loss_weight", "1.0",
+               "--model_type", "finetune", "--teacher_name_or_path", str(args.teacher), "--hidden_loss_weight", "1.0",
                "--train_file", str(args.train_file), "--validation_file", files["validation"], *subset,
                "--num_train_epochs", str(schedule["epochs"]), "--per_device_train_batch_size",
                str(schedule["batch_size"]), "--learning_rate", str(schedule["learning_rate"]),

@@ -184,9 +184,14 @@ def report(rows: dict[str, dict], throughput: dict[str, list[float]], sizes: dic
            compare_args: argparse.Namespace, rounds: int, speed_file: Path) -> str:
     teacher = rows["teacher"]
     source = teacher.get("source_model") or compare_args.model_name_or_path or "the default model"
+    training = (teacher.get("arguments") or {}).get("training") or {}
+    schedule = ", ".join(f"{label} {training[key]:g}" for key, label in (
+        ("num_train_epochs", "epochs"), ("learning_rate", "lr"), ("per_device_train_batch_size", "batch"))
+        if isinstance(training.get(key), (int, float)))
     notes = [
-        f"One teacher for every row: `{source}` fine-tuned with the teacher recipe (test F1 {teacher['test_f1']:.4f}); "
-        "every row chosen on validation F1 (its best epoch), test read once.",
+        f"One teacher for every row: `{source}` fine-tuned ({schedule or 'schedule not recorded'}; test F1 "
+        f"{teacher['test_f1']:.4f}); each row keeps its best epoch on validation F1 where it evaluated every "
+        "epoch; test read once.",
         f"Throughput: run_ner_predict on {speed_file.name}, the row's int8 ONNX file against the teacher's fp32 "
         f"PyTorch folder, median of {rounds} round(s) (range in brackets), CPU; int8 on disk: that file.",
         "Made by `python benchmarks/headline.py " + shlex.join(sys.argv[1:]) + "`.",

@@ -43,15 +43,15 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.peers import measure, ours  # noqa: E402
-from benchmarks.peers.peer_venvs import DEFAULT_VENVS, run_peer_script  # noqa: E402
+from benchmarks.peers.peer_venvs import DEFAULT_VENVS, ERROR_LINES, run_peer_script  # noqa: E402
 from benchmarks.peers.rows import SETUPS, PeerRow, format_table, load_rows, save_rows  # noqa: E402
 from benchmarks.report import emit  # noqa: E402
 from modeling import SettingError  # noqa: E402
 
 CONLL_DIR = REPO.parent / "shared" / "data" / "conll2003"
 REUTERS = REPO.parent / "shared" / "data" / "reuters21578" / "sentences.txt.gz"
-ERROR_TAIL = 6  # lines of a failed run quoted in its row
 SETUP_CHOICES = ("vocab", "structured", "distill", "int8")
+DISTILL_MAX_LENGTH = 128  # training pieces per sentence for both distillers (TextBrewer's CoNLL-2003 example)
 DEFAULT_SETUPS = ("vocab", "structured", "int8")  # distill trains two students: asked for by name
 SETUP_OF_CHOICE = {"vocab": "vocabulary pruning", "structured": "structured pruning", "distill": "distillation",
                    "int8": "int8"}
@@ -198,7 +198,7 @@ def distillation_rows(args, files) -> list[PeerRow]:
                 "learning_rate": args.distill_learning_rate, "warmup": 0.1}
     described = (f"{args.distill_student_layers}-layer student from the teacher's layers, {schedule['epochs']} "
                  f"epochs, batch {schedule['batch_size']}, lr {schedule['learning_rate']:g}, linear decay after 10% "
-                 "warmup, best epoch on validation")
+                 f"warmup, {DISTILL_MAX_LENGTH} pieces a sentence, best epoch on validation")
     subset = ["--max_train_samples", str(args.distill_max_train_samples)] if args.distill_max_train_samples else []
     rows = []
 
@@ -209,6 +209,7 @@ def distillation_rows(args, files) -> list[PeerRow]:
     command = [sys.executable, str(REPO / "run_ner_compress.py"), "--model_name_or_path", start,
                "--model_type", "finetune", "--teacher_name_or_path", str(args.teacher), "--hidden_loss_weight", "1.0",
                "--train_file", str(args.train_file), "--validation_file", files["validation"], *subset,
+               "--max_seq_length", str(DISTILL_MAX_LENGTH),
                "--num_train_epochs", str(schedule["epochs"]), "--per_device_train_batch_size",
                str(schedule["batch_size"]), "--learning_rate", str(schedule["learning_rate"]),
                "--warmup_steps", str(schedule["warmup"]), "--eval_strategy", "epoch", "--save_strategy", "epoch",
@@ -216,7 +217,7 @@ def distillation_rows(args, files) -> list[PeerRow]:
                "--report_to", "none", "--disable_tqdm", "True", "--output_dir", str(folder)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
-        tail = " / ".join(line for line in done.stderr.splitlines()[-ERROR_TAIL:] if line.strip())
+        tail = " / ".join(line for line in done.stderr.splitlines()[-ERROR_LINES:] if line.strip())
         rows.append(failed_row(row, "failed", f"run_ner_compress.py exited {done.returncode}: {tail}"))
     else:
         counted(row, str(folder))
@@ -233,8 +234,8 @@ def distillation_rows(args, files) -> list[PeerRow]:
                                str(args.train_file), "--validation_file", files["validation"],
                                "--epochs", str(schedule["epochs"]), "--batch_size", str(schedule["batch_size"]),
                                "--learning_rate", str(schedule["learning_rate"]), "--warmup", str(schedule["warmup"]),
-                               "--output_dir", str(args.work_dir / "textbrewer_distilled"),
-                               *(["--max_train_samples", str(args.distill_max_train_samples)] if subset else [])],
+                               "--max_seq_length", str(DISTILL_MAX_LENGTH),
+                               "--output_dir", str(args.work_dir / "textbrewer_distilled"), *subset],
                               args.peer_venvs)
     if outcome.status != "measured":
         return rows + [failed_row(row, outcome.status, outcome.reason, outcome.seconds or None)]
